@@ -142,11 +142,11 @@ def decoder_spec(lm, kv_heads, head_dim, vocab):
 def build_gpt2():
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    cfg = GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=256, n_positions=64,
+    cfg = GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=256, n_positions=1024,
                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
     lm = GPT2LMHeadModel(cfg)
     spec = decoder_spec(lm, 4, 16, 256)
-    spec["config"] = dict(n_layer=2, n_embd=64, n_head=4, vocab_size=256, n_positions=64)
+    spec["config"] = dict(n_layer=2, n_embd=64, n_head=4, vocab_size=256, n_positions=1024)
     return spec
 
 
@@ -154,7 +154,7 @@ def build_llama():
     from transformers import LlamaConfig, LlamaForCausalLM
 
     kw = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-              num_key_value_heads=2, vocab_size=256, max_position_embeddings=64)
+              num_key_value_heads=2, vocab_size=256, max_position_embeddings=1024)
     lm = LlamaForCausalLM(LlamaConfig(**kw))
     spec = decoder_spec(lm, 2, 16, 256)
     spec["config"] = kw

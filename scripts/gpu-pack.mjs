@@ -67,6 +67,20 @@ fs.copyFileSync(addon, addonDst);
 fs.rmSync(path.join(carry, 'fixtures'), { recursive: true, force: true });
 for (const f of fixtures) fs.cpSync(f, path.join(carry, 'fixtures', path.basename(f)), { recursive: true });
 
+// 4b. test data from ../shared (it does not travel): the node suite as one xz tarball, the light models
+const shared = path.resolve(root, '..', 'shared', 'onnx-tests');
+if (fs.existsSync(path.join(shared, 'node'))) {
+  const tarball = path.join(carry, 'node-tests.tar.xz');
+  if (!fs.existsSync(tarball)) {
+    const out = fs.openSync(tarball + '.tmp', 'w');
+    run('tar', ['-C', shared, '-cJf', '-', 'node'], { stdio: ['ignore', out, 'inherit'] });
+    fs.closeSync(out);
+    fs.renameSync(tarball + '.tmp', tarball);
+  }
+  fs.rmSync(path.join(carry, 'light'), { recursive: true, force: true });
+  fs.cpSync(path.join(shared, 'light'), path.join(carry, 'light'), { recursive: true });
+}
+
 // 5. the one command
 fs.writeFileSync(
   path.join(carry, 'run-gpu.sh'),
@@ -80,6 +94,12 @@ if [ ! -x "$NODE" ]; then
   chmod +x "$NODE.tmp" && mv "$NODE.tmp" "$NODE"
 fi
 export CHIMERA_CACHE_DIR="\${CHIMERA_CACHE_DIR:-/tmp/chimera-cuda-cache}"
+if [ -f .carry/node-tests.tar.xz ] && [ ! -d /tmp/chimera-node-tests/node ]; then
+  mkdir -p /tmp/chimera-node-tests && tar -C /tmp/chimera-node-tests -xJf .carry/node-tests.tar.xz
+fi
+export NODE_TESTS=/tmp/chimera-node-tests/node
+if [ "\${1:-}" = "engine-check" ]; then shift; exec "$NODE" .carry/dist/test/gpu/engine-check.js "$@"; fi
+if [ "\${1:-}" = "chimera" ]; then shift; exec "$NODE" .carry/dist/src/cli/main.js "$@"; fi
 exec "$NODE" .carry/dist/test/gpu/run.js "$@"
 `,
   { mode: 0o755 },

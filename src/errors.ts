@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'E_SHAPE' // shape or type inference found an inconsistency
   | 'E_LIMIT' // a configured resource cap would be exceeded
   | 'E_RUNTIME' // the interpreter failed while executing a node
+  | 'E_ENGINE' // an engine file is truncated, tampered with, or from an incompatible chimera
+  | 'E_DEVICE' // the GPU or its driver/compiler failed or is absent
   | 'E_INTERNAL'; // a bug in chimera
 
 export interface ErrorLocation {
@@ -31,6 +33,8 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   E_SHAPE: 3,
   E_LIMIT: 3,
   E_RUNTIME: 4,
+  E_ENGINE: 3,
+  E_DEVICE: 4,
   E_INTERNAL: 1,
 };
 

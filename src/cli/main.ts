@@ -9,6 +9,7 @@ import { inspectModel, printInspect } from './inspect.js';
 import { runCli, printRun } from './run.js';
 import { conformanceCli } from './conformance.js';
 import { optimizeCli, printOptimize, type OptimizeCliOptions } from './optimize.js';
+import { buildCli, printBuild, type BuildCliOptions } from './build.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -63,16 +64,36 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('run')
-    .description('run a model on the reference interpreter (random inputs with a printed seed when none given)')
-    .argument('<model>', 'ONNX model file')
+    .description('run a model on the reference interpreter or the GPU (random inputs with a printed seed when none given)')
+    .argument('<model>', 'ONNX model file or engine file (chimera build)')
+    .addOption(new Option('--device <device>', 'cpu: the reference interpreter; cuda: a GPU engine').choices(['cpu', 'cuda']))
+    .addOption(new Option('--precision <p>', 'GPU precision (with --device cuda and an ONNX model)').choices(['fp32', 'fp16', 'bf16']).default('fp32'))
+    .option('--compare', 'with --device cuda: also run the interpreter and print each output\'s relative L2 error')
     .option('--input <NAME=FILE>', 'input tensor from a .pb (TensorProto) or .npy file (repeatable)', collect, [])
     .option('--dim <SYMBOL=N>', 'value of a symbolic dimension for random inputs (repeatable; default 1)', collect, [])
     .option('--seed <n>', 'seed for random inputs', (v) => Number(v))
     .option('--output-dir <dir>', 'write each output as NAME.npy (or NAME.pb)')
     .option('--json', 'print one JSON object')
-    .action((file: string, o: { input: string[]; dim: string[]; seed?: number; outputDir?: string; json?: boolean }) => {
-      const r = runCli(file, { inputs: o.input, dims: o.dim, seed: o.seed, outputDir: o.outputDir });
+    .action((file: string, o: { input: string[]; dim: string[]; seed?: number; outputDir?: string; json?: boolean; device?: string; precision?: string; compare?: boolean }) => {
+      const r = runCli(file, { inputs: o.input, dims: o.dim, seed: o.seed, outputDir: o.outputDir, device: o.device, precision: o.precision, compare: o.compare });
       process.stdout.write((o.json ? JSON.stringify(r, null, 2) : printRun(r)) + '\n');
+    });
+
+  program
+    .command('build')
+    .description('compile a model into an engine file for the GPU (or only emit its CUDA sources)')
+    .argument('<model>', 'ONNX model file')
+    .option('-o, --output <file.engine>', 'where to write the engine')
+    .addOption(new Option('--precision <p>', 'storage precision of the computation').choices(['fp32', 'fp16', 'bf16']).default('fp32'))
+    .option('--max-dims <SYMBOL=N>', 'largest value of a symbolic dim a run may use (repeatable or comma-separated)', collect, [])
+    .option('--dim <SYMBOL=N>', 'value of a symbolic dim to plan the representative binding with (repeatable)', collect, [])
+    .option('--emit-source <dir>', 'write every generated kernel as a .cu file (no GPU needed)')
+    .option('--arch <sm_XY>', 'GPU architecture to compile for (default: this GPU, or sm_90a without one)')
+    .option('--no-fusion', 'do not fuse elementwise chains')
+    .option('--json', 'print the build report as one JSON object')
+    .action((file: string, o: Omit<BuildCliOptions, 'version'>) => {
+      const r = buildCli(file, { ...o, version });
+      process.stdout.write((o.json ? JSON.stringify(r, null, 2) : printBuild(r)) + '\n');
     });
 
   program
@@ -96,7 +117,7 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<dir>', 'directory of test cases')
     .option('--json', 'print one JSON object {total, passed, failed, excluded, results}')
     .option('--filter <regex>', 'only cases whose name matches')
-    .addOption(new Option('--device <device>', 'where to run').choices(['cpu', 'cuda']).default('cpu'))
+    .addOption(new Option('--device <device>', 'where to run').choices(['cpu', 'cuda', 'plan']).default('cpu'))
     .option('--exclusions <file>', 'exclusion list (name: reason per line)', path.join(PACKAGE_ROOT, 'conformance', 'exclusions.txt'))
     .option('--report <file.md>', 'also write a Markdown report')
     .option('--jobs <n>', 'worker threads (default: cores)', (v) => Number(v))

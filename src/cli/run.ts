@@ -16,16 +16,60 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { Rng } from '../util/rng.js';
 import { ChimeraError } from '../errors.js';
 import { usage } from './common.js';
+import { cudaStatus } from '../runtime/cuda.js';
+import { Engine } from '../engine/engine.js';
+import { loadEngine } from '../engine/engine-file.js';
+import type { Precision } from '../engine/precision.js';
 
 export interface RunCliOptions {
   inputs: string[]; // NAME=FILE
   dims: string[]; // SYMBOL=N
   seed?: number;
   outputDir?: string;
+  /** cpu (interpreter, default) or cuda (a GPU engine; engine files always run on cuda) */
+  device?: string;
+  precision?: string;
+  /** with cuda: also run the interpreter and report each output's relative L2 error */
+  compare?: boolean;
 }
 
 export interface TensorSummary { name: string; dtype: string; shape: number[]; min?: number; max?: number; mean?: number; head: (number | string)[]; file?: string; source?: string }
-export interface RunReport { model: string; seed: number; inputs: TensorSummary[]; outputs: TensorSummary[]; ms: number }
+export interface RunReport {
+  model: string; seed: number; inputs: TensorSummary[]; outputs: TensorSummary[]; ms: number;
+  device: 'cpu' | 'cuda';
+  /** with --compare: relative L2 error of each output against the interpreter */
+  relL2?: Record<string, number>;
+  warnings?: string[];
+}
+
+/** An engine file (by its magic), not an ONNX model. */
+export function isEngineFile(file: string): boolean {
+  try {
+    const fd = fs.openSync(file, 'r');
+    const b = Buffer.alloc(8);
+    fs.readSync(fd, b, 0, 8, 0);
+    fs.closeSync(fd);
+    return b.toString('ascii', 0, 6) === 'CHMENG';
+  } catch {
+    return false;
+  }
+}
+
+/** ‖a − b‖₂ / ‖b‖₂ over all elements (numbers; bigint converted). */
+export function relativeL2(a: Tensor, b: Tensor): number {
+  const x = a.toNumbers() as number[];
+  const y = b.toNumbers() as number[];
+  if (x.length !== y.length) return Infinity;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < x.length; i++) {
+    const d = Number(x[i]) - Number(y[i]);
+    num += d * d;
+    den += Number(y[i]) * Number(y[i]);
+  }
+  if (num === 0) return 0;
+  return Math.sqrt(num) / Math.sqrt(den || 1e-300);
+}
 
 function readTensorFile(file: string): Tensor {
   let bytes: Uint8Array;
@@ -50,7 +94,7 @@ function resolveShape(v: ValueInfo, dims: Map<string, number>): number[] {
   });
 }
 
-function randomTensor(dtype: DType, shape: number[], rng: Rng): Tensor {
+export function randomTensor(dtype: DType, shape: number[], rng: Rng): Tensor {
   const t = Tensor.zeros(dtype, shape);
   const d = t.data;
   for (let i = 0; i < d.length; i++) {
@@ -81,7 +125,13 @@ export function summarize(name: string, t: Tensor): TensorSummary {
 }
 
 export function runCli(file: string, opts: RunCliOptions): RunReport {
-  const model: Model = loadModel(file);
+  const engineFile = isEngineFile(file);
+  const device = engineFile ? 'cuda' : (opts.device ?? 'cpu');
+  if (device !== 'cpu' && device !== 'cuda') usage(`--device must be cpu or cuda, got '${device}'`);
+  if (engineFile && opts.device === 'cpu') usage('an engine file runs on --device cuda');
+  if (device === 'cuda' && !cudaStatus().available) throw new ChimeraError('E_DEVICE', `--device cuda: CUDA is not available here: ${cudaStatus().reason}`, { file });
+  const loaded = engineFile ? loadEngine(file) : undefined;
+  const model: Model = loaded ? loaded.engine.model : loadModel(file);
   const g = model.graph;
   const dims = new Map<string, number>();
   for (const d of opts.dims) {
@@ -110,9 +160,34 @@ export function runCli(file: string, opts: RunCliOptions): RunReport {
       throw new ChimeraError('E_IO', `cannot create output directory: ${(e as Error).message}`, { file: opts.outputDir });
     }
   }
-  const start = performance.now();
-  const outs = runModel(model, feeds);
-  const ms = performance.now() - start;
+  let outs: Map<string, RuntimeValue>;
+  let ms: number;
+  let relL2: Record<string, number> | undefined;
+  const warnings: string[] = [];
+  if (device === 'cuda') {
+    const reference = opts.compare && !engineFile ? loadModel(file) : undefined;
+    const engine = loaded?.engine ?? new Engine(model, { precision: (opts.precision ?? 'fp32') as Precision });
+    try {
+      const start = performance.now();
+      outs = engine.run(feeds);
+      ms = performance.now() - start;
+      warnings.push(...engine.library.warnings);
+    } finally {
+      engine.dispose();
+    }
+    if (opts.compare) {
+      const ref = runModel(reference ?? model, feeds);
+      relL2 = {};
+      for (const [name, v] of outs) {
+        const r = ref.get(name);
+        if (v instanceof Tensor && r instanceof Tensor) relL2[name] = relativeL2(v, r);
+      }
+    }
+  } else {
+    const start = performance.now();
+    outs = runModel(model, feeds);
+    ms = performance.now() - start;
+  }
   const outputs: TensorSummary[] = [];
   for (const [name, v] of outs) {
     const list: [string, Tensor][] = v instanceof Tensor ? [[name, v]] : v instanceof TensorSequence ? v.items.map((t, i) => [`${name}[${i}]`, t]) : [];
@@ -128,7 +203,7 @@ export function runCli(file: string, opts: RunCliOptions): RunReport {
       outputs.push(s);
     }
   }
-  return { model: file, seed, inputs, outputs, ms };
+  return { model: file, seed, inputs, outputs, ms, device, ...(relL2 ? { relL2 } : {}), ...(warnings.length ? { warnings } : {}) };
 }
 
 function fmtSummary(s: TensorSummary): string {
@@ -142,7 +217,9 @@ export function printRun(r: RunReport): string {
     ...(r.inputs.some((i) => i.source === 'random') ? [`seed    ${r.seed}  (random inputs reproduce with --seed ${r.seed})`] : []),
     'inputs',
     ...r.inputs.map(fmtSummary),
-    `outputs (interpreter, ${r.ms.toFixed(1)} ms)`,
+    `outputs (${r.device === 'cuda' ? 'CUDA engine, first run incl. planning and kernel loading' : 'interpreter'}, ${r.ms.toFixed(1)} ms)`,
     ...r.outputs.map(fmtSummary),
+    ...(r.relL2 ? ['relative L2 error vs the interpreter', ...Object.entries(r.relL2).map(([k, v]) => `  ${k}  ${v.toExponential(3)}`)] : []),
+    ...(r.warnings ?? []).map((w) => `warning: ${w}`),
   ].join('\n');
 }

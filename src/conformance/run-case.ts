@@ -7,6 +7,19 @@ import { optimizeModel } from '../passes/optimize.js';
 import { opHistogram } from '../passes/manager.js';
 import { compareValues, ONNX_TOLERANCE, type Tolerance } from './compare.js';
 import { listDataSets, readFeeds, readValueFile } from './test-data.js';
+import { Engine } from '../engine/engine.js';
+
+function gpuInfo(e: Engine): GpuCaseInfo {
+  const info: GpuCaseInfo = { deviceSteps: 0, hostOps: [], eager: false, kernels: e.kernels().length };
+  for (const p of e.planned().values()) {
+    if (p.dynamic) info.eager = true;
+    for (const s of p.plan?.steps ?? []) {
+      if (s.kind === 'device') info.deviceSteps++;
+      else if (!info.hostOps.includes(`${s.node.op}: ${s.reason}`)) info.hostOps.push(`${s.node.op}: ${s.reason}`);
+    }
+  }
+  return info;
+}
 
 export interface CaseResult {
   name: string; status: 'pass' | 'fail' | 'excluded'; reason?: string; ms?: number;
@@ -15,11 +28,25 @@ export interface CaseResult {
   opsAfter?: Record<string, number>;
   /** with `optimize`: near misses of the optimizer ("rule at node: reason") */
   nearMisses?: string[];
+  /** with device 'cuda' or 'plan': how the case ran on the GPU engine */
+  gpu?: GpuCaseInfo;
+}
+
+export interface GpuCaseInfo {
+  /** device steps (kernels launched or views) over all plans */
+  deviceSteps: number;
+  /** ops that ran on the host, with the reason ("op: reason") */
+  hostOps: string[];
+  /** some data set's shapes depended on data (eager execution) */
+  eager: boolean;
+  kernels: number;
 }
 
 export interface CaseOptions {
   /** optimize the model at this level (0-3) before running the data sets */
   optimize?: number;
+  /** cpu: the interpreter (default); cuda: a GPU engine; plan: only plan the GPU engine (no GPU needed) */
+  device?: 'cpu' | 'cuda' | 'plan';
 }
 
 export function runCase(caseDir: string, tol: Tolerance = ONNX_TOLERANCE, opts: CaseOptions = {}): CaseResult {
@@ -38,8 +65,17 @@ export function runCase(caseDir: string, tol: Tolerance = ONNX_TOLERANCE, opts: 
       }
     }
     const g = model.graph;
+    const engine = opts.device === 'cuda' || opts.device === 'plan' ? new Engine(model, { optimize: opts.optimize !== undefined ? 0 : 2 }) : undefined;
+    try {
     for (const set of listDataSets(caseDir)) {
-      const outs = runModel(model, readFeeds(set, g));
+      const feeds = readFeeds(set, g);
+      if (engine && opts.device === 'plan') {
+        engine.planFor(feeds instanceof Map ? feeds : new Map(Object.entries(feeds)));
+        extra.gpu = gpuInfo(engine);
+        continue;
+      }
+      const outs = engine ? engine.run(feeds) : runModel(model, feeds);
+      if (engine) extra.gpu = gpuInfo(engine);
       for (let i = 0; i < set.outputs.length; i++) {
         const info = g.outputs[i];
         const expected = readValueFile(set.outputs[i], info?.type);
@@ -48,6 +84,9 @@ export function runCase(caseDir: string, tol: Tolerance = ONNX_TOLERANCE, opts: 
       }
     }
     return { name, status: 'pass', ms: performance.now() - start, ...extra };
+    } finally {
+      engine?.dispose();
+    }
   } catch (e) {
     const err = asChimeraError(e);
     return { name, status: 'fail', reason: `${err.code}: ${err.message}`, ms: performance.now() - start, ...extra };

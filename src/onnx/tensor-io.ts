@@ -317,3 +317,9 @@ export function tensorToProto(t: Tensor, name?: string): TensorProto {
   else p.raw_data = tensorToRaw(t);
   return p;
 }
+
+/** A tensor from little-endian raw bytes (the raw_data encoding; the device layout of chimera's kernels). */
+export function tensorFromRaw(dtype: DType, shape: readonly number[], raw: Uint8Array): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return new Tensor(dtype, shape, decodeRaw(dtype, raw, n, {}, false));
+}

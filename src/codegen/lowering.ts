@@ -1,0 +1,167 @@
+/**
+ * The lowering contract: how one graph node (with concrete shapes) becomes kernel launches.
+ *
+ * A lowering is registered per op (registry below) and is called by the engine planner with the node,
+ * its input and output tensor types (dtype + concrete shape) and the host values of the inputs it declared
+ * in `hostInputs` (shape-like inputs: Reshape's shape, Slice's starts, Resize's scales, ...). It returns
+ * the launches: each names a KernelSource (kernel-ir.ts), a grid, a block, optional dynamic shared memory
+ * and its arguments, given as references to the node's inputs/outputs/scratch buffers or as scalars.
+ *
+ * Rules every lowering keeps:
+ * - Kernel text depends only on dtypes, ranks, attributes and host-input *presence*, never on concrete
+ *   dims: dims go in as arguments. So an engine built for one binding of symbolic dims serves all others
+ *   with no new compile (tested by comparing kernel sets across bindings).
+ * - A case the lowering does not handle throws `unsupported(reason)`: the node then runs on the host
+ *   through the reference interpreter (a documented fallback), and the reason is reported.
+ * - An output may instead be declared a view (alias) of an input: Reshape, Squeeze, Identity, ...
+ * - Zero-element outputs need no launch; lowerings may return no launches for them.
+ */
+import type { Node } from '../ir/graph.js';
+import type { DType } from '../ir/dtype.js';
+import type { Tensor } from '../ir/tensor.js';
+import type { KernelArg } from '../runtime/args.js';
+import { opKey, opTraits } from '../ir/ops.js';
+import type { KernelSource } from './kernel-ir.js';
+
+export interface TensorDesc {
+  dtype: DType;
+  shape: readonly number[];
+}
+
+export type ArgRef =
+  | { in: number; byteOffset?: number }
+  | { out: number; byteOffset?: number }
+  | { scratch: number; byteOffset?: number }
+  | KernelArg;
+
+export interface Launch {
+  kernel: KernelSource;
+  grid: [number, number, number];
+  block: [number, number, number];
+  sharedBytes?: number;
+  args: ArgRef[];
+}
+
+export interface Lowered {
+  launches: Launch[];
+  /** byte sizes of temporary device buffers, referenced as { scratch: k } */
+  scratch?: number[];
+  /** outputs that are views of inputs (no copy, no launch) */
+  aliases?: { output: number; input: number }[];
+  /** other kernels this node may launch at other shapes (compiled with the engine, so no run-time JIT) */
+  variants?: KernelSource[];
+}
+
+export interface LowerContext {
+  readonly node: Node;
+  /** input types; undefined for an omitted optional input */
+  readonly inputs: readonly (TensorDesc | undefined)[];
+  readonly outputs: readonly TensorDesc[];
+  /** the host value of input i, when it is known at plan time (always for declared hostInputs) */
+  hostValue(i: number): Tensor | undefined;
+}
+
+export interface OpLowering {
+  /** inputs whose values must be known on the host at plan time */
+  hostInputs?: readonly number[];
+  lower(ctx: LowerContext): Lowered;
+}
+
+/** Thrown by a lowering for a case it does not handle: the node falls back to the host interpreter. */
+export class Unsupported extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+export function unsupported(reason: string): never {
+  throw new Unsupported(reason);
+}
+
+const LOWERINGS = new Map<string, OpLowering>();
+
+/** Registers lowerings by op name (and domain); names are checked against the op table. */
+export function registerLowerings(lowerings: Record<string, OpLowering>, domain = ''): void {
+  for (const [op, l] of Object.entries(lowerings)) {
+    if (!opTraits(op, domain)) throw new Error(`registerLowerings: '${opKey(op, domain)}' is not in the op table (src/ir/ops.ts)`);
+    if (LOWERINGS.has(opKey(op, domain))) throw new Error(`registerLowerings: '${opKey(op, domain)}' registered twice`);
+    LOWERINGS.set(opKey(op, domain), l);
+  }
+}
+
+export function getLowering(op: string, domain = ''): OpLowering | undefined {
+  return LOWERINGS.get(opKey(op, domain));
+}
+
+export function loweredOps(): string[] {
+  return [...LOWERINGS.keys()].sort();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Launch geometry helpers (one place, so every family agrees)
+
+export const BLOCK = 256;
+/** a 1-D launch covering n elements with a grid-stride loop (grid capped; the loop covers the rest) */
+export function grid1d(n: number, block = BLOCK): { grid: [number, number, number]; block: [number, number, number] } {
+  const blocks = Math.max(1, Math.min(Math.ceil(n / block), 65535 * 8));
+  return { grid: [blocks, 1, 1], block: [block, 1, 1] };
+}
+
+export function elementCount(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** row-major strides of a shape */
+export function contiguousStrides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    s[d] = acc;
+    acc *= shape[d];
+  }
+  return s;
+}
+
+/** strides that read `shape` broadcast to `out` (numpy rules; 0 for broadcast dims) */
+export function broadcastStrides(shape: readonly number[], out: readonly number[]): number[] {
+  const own = contiguousStrides(shape);
+  const r = out.length;
+  const off = r - shape.length;
+  return out.map((_, d) => {
+    const k = d - off;
+    if (k < 0) return 0;
+    return shape[k] === 1 && out[d] !== 1 ? 0 : own[k];
+  });
+}
+
+export const a64 = (v: number | bigint): KernelArg => ({ kind: 'i64', value: BigInt(v) });
+export const a32 = (v: number): KernelArg => ({ kind: 'i32', value: v });
+export const af32 = (v: number): KernelArg => ({ kind: 'f32', value: v });
+export const af64 = (v: number): KernelArg => ({ kind: 'f64', value: v });
+
+/**
+ * Checks a launch against its kernel's signature: argument count, pointer/scalar kinds, block size.
+ * Returns a list of problems (empty when the launch is well-formed). The planner refuses bad launches.
+ */
+export function checkLaunch(l: Launch, io: { inputs: number; outputs: number; scratch: number }): string[] {
+  const errs: string[] = [];
+  const ps = l.kernel.params;
+  if (l.args.length !== ps.length) errs.push(`${l.kernel.name}: ${l.args.length} arguments for ${ps.length} parameters`);
+  l.args.forEach((a, i) => {
+    const p = ps[i];
+    if (!p) return;
+    const isRef = 'in' in a || 'out' in a || 'scratch' in a;
+    if (p.kind === 'ptr') {
+      if (!isRef && (a as KernelArg).kind !== 'ptr') errs.push(`${l.kernel.name}: parameter ${p.name} is a pointer, argument ${i} is ${(a as KernelArg).kind}`);
+      if ('in' in a && (a.in < 0 || a.in >= io.inputs)) errs.push(`${l.kernel.name}: argument ${i} refers to input ${a.in} of ${io.inputs}`);
+      if ('out' in a && (a.out < 0 || a.out >= io.outputs)) errs.push(`${l.kernel.name}: argument ${i} refers to output ${a.out} of ${io.outputs}`);
+      if ('scratch' in a && (a.scratch < 0 || a.scratch >= io.scratch)) errs.push(`${l.kernel.name}: argument ${i} refers to scratch ${a.scratch} of ${io.scratch}`);
+    } else if (isRef || (a as KernelArg).kind !== p.kind) {
+      errs.push(`${l.kernel.name}: parameter ${p.name} is ${p.kind}, argument ${i} is ${isRef ? 'a buffer' : (a as KernelArg).kind}`);
+    }
+  });
+  const threads = l.block[0] * l.block[1] * l.block[2];
+  if (threads < 1 || threads > l.kernel.maxThreads) errs.push(`${l.kernel.name}: block of ${threads} threads, kernel written for at most ${l.kernel.maxThreads}`);
+  if (l.grid.some((g) => !Number.isInteger(g) || g < 1) || l.grid[1] > 65535 || l.grid[2] > 65535 || l.grid[0] > 2 ** 31 - 1) errs.push(`${l.kernel.name}: bad grid ${l.grid.join('x')}`);
+  return errs;
+}

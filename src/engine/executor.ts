@@ -1,0 +1,286 @@
+/**
+ * Executes plans on the GPU.
+ *
+ * Static plans (shapes known ahead of the data) run in one arena laid out by the memory planner. Their
+ * kernel arguments are packed once per plan; when a plan has no host steps, its launches are captured
+ * into a CUDA graph on the first run and every later run replays the graph (inputs are copied into their
+ * arena slots before, outputs copied out after). A plan with host steps launches directly and
+ * synchronizes around each host step.
+ *
+ * Eager runs (shapes that depend on data) execute each step as the planner decides it, with one device
+ * buffer per value, freed at the end of the run.
+ *
+ * Constants (initializers and plan-time folded values) are uploaded once and kept per tensor.
+ */
+import { Tensor } from '../ir/tensor.js';
+import type { RuntimeValue } from '../ref/kernel.js';
+import type { Model } from '../ir/graph.js';
+import { packArgs, type KernelArg, type PackedArgs } from '../runtime/args.js';
+import { DeviceBuffer, Stream, type GraphExec } from '../runtime/cuda.js';
+import { tensorFromRaw, tensorToRaw } from '../onnx/tensor-io.js';
+import { ChimeraError, asChimeraError } from '../errors.js';
+import { deviceType } from '../codegen/dtypes.js';
+import type { KernelLibrary } from './kernels.js';
+import type { MemoryPlan } from './memory.js';
+import type { DeviceStep, HostStep, Plan, PlanValue, Step } from './plan.js';
+import { runNodeOnHost } from './host-node.js';
+
+interface PreparedPlan {
+  plan: Plan;
+  mem: MemoryPlan;
+  /** the arena address the packed arguments were made for */
+  arenaPtr?: bigint;
+  packed?: PackedArgs[][];
+  graph?: GraphExec;
+  graphFailed?: string;
+  runs: number;
+}
+
+export interface RunStats {
+  mode: 'graph' | 'launches' | 'eager';
+  launches: number;
+  hostSteps: number;
+}
+
+export class DeviceExecutor {
+  private arena?: DeviceBuffer;
+  private readonly consts = new Map<Tensor, DeviceBuffer>();
+  private readonly prepared = new Map<string, PreparedPlan>();
+  readonly stream: Stream;
+  lastRun?: RunStats;
+  /** capture CUDA graphs for plans without host steps (default true) */
+  useGraphs = true;
+
+  constructor(private readonly model: Model, private readonly kernels: KernelLibrary) {
+    this.stream = Stream.create();
+  }
+
+  // ---- constants ----------------------------------------------------------------------------------
+
+  private constPtr(t: Tensor): bigint {
+    let b = this.consts.get(t);
+    if (!b) {
+      const raw = tensorToRaw(t);
+      b = DeviceBuffer.alloc(Math.max(256, raw.byteLength));
+      if (raw.byteLength) b.upload(raw);
+      this.consts.set(t, b);
+    }
+    return b.ptr;
+  }
+
+  // ---- static plans -------------------------------------------------------------------------------
+
+  /** Runs a static plan. `feeds` are the caller's inputs (already checked against the plan's types). */
+  runStatic(plan: Plan, mem: MemoryPlan, feeds: ReadonlyMap<string, RuntimeValue>): Map<string, RuntimeValue> {
+    let p = this.prepared.get(plan.key);
+    if (!p || p.plan !== plan) {
+      p = { plan, mem, runs: 0 };
+      this.prepared.set(plan.key, p);
+    }
+    if (!this.arena || this.arena.size < mem.arenaBytes) {
+      const old = this.arena;
+      this.arena = undefined;
+      old?.dispose();
+      this.arena = DeviceBuffer.alloc(Math.max(mem.arenaBytes, 256));
+    }
+    const arena = this.arena;
+    const ptrOf = (name: string): bigint => {
+      const v = plan.values.get(name)!;
+      const root = v.aliasOf ? plan.values.get(v.aliasOf)! : v;
+      if (root.place === 'const') {
+        if (!(root.host instanceof Tensor)) throw new ChimeraError('E_INTERNAL', `constant '${name}' has no tensor`);
+        return this.constPtr(root.host);
+      }
+      const off = mem.offsets.get(root.name);
+      return off === undefined ? arena.ptr : arena.ptr + BigInt(off);
+    };
+    const deviceSteps = plan.steps.filter((s): s is DeviceStep => s.kind === 'device');
+    if (!p.packed || p.arenaPtr !== arena.ptr) {
+      p.packed = deviceSteps.map((s) => s.launches.map((l) => packArgs(l.args.map((a): KernelArg => ('buf' in a ? { kind: 'ptr', value: ptrOf(a.buf) + BigInt(a.byteOffset) } : a)))));
+      p.arenaPtr = arena.ptr;
+      p.graph?.dispose();
+      p.graph = undefined;
+    }
+    // feeds into their slots
+    for (const [name, value] of feeds) {
+      const v = plan.values.get(name);
+      if (!v || v.place !== 'device' || !v.onDevice || !(value instanceof Tensor) || v.bytes === 0) continue;
+      arena.upload(tensorToRaw(value), mem.offsets.get(name)!);
+    }
+    const hostValues = new Map<string, RuntimeValue>(feeds);
+    const hostSteps = plan.steps.filter((s) => s.kind === 'host').length;
+    const launchAll = (from: number, to: number, packedBySteps: PackedArgs[][], stepIdx: Map<Step, number>) => {
+      for (let i = from; i < to; i++) {
+        const s = plan.steps[i];
+        if (s.kind !== 'device') continue;
+        const packed = packedBySteps[stepIdx.get(s)!];
+        s.launches.forEach((l, j) => this.kernels.get(l.kernel.name).launch({ grid: l.grid, block: l.block, sharedBytes: l.sharedBytes, stream: this.stream, args: packed[j] }));
+      }
+    };
+    const stepIdx = new Map<Step, number>(deviceSteps.map((s, i) => [s, i]));
+    const launches = deviceSteps.reduce((a, s) => a + s.launches.length, 0);
+    if (hostSteps === 0 && this.useGraphs && !p.graphFailed) {
+      if (!p.graph) {
+        // load every kernel before capturing (module loads are not capturable)
+        for (const s of deviceSteps) for (const l of s.launches) this.kernels.get(l.kernel.name);
+        try {
+          const g = this.stream.capture(() => launchAll(0, plan.steps.length, p!.packed!, stepIdx));
+          p.graph = g.instantiate();
+          g.dispose();
+        } catch (e) {
+          p.graphFailed = (e as Error).message;
+        }
+      }
+      if (p.graph) {
+        p.graph.launch(this.stream);
+        this.stream.synchronize();
+        this.lastRun = { mode: 'graph', launches, hostSteps: 0 };
+        p.runs++;
+        return this.collect(plan, hostValues, ptrOf);
+      }
+    }
+    let from = 0;
+    plan.steps.forEach((s, i) => {
+      if (s.kind !== 'host') return;
+      launchAll(from, i, p!.packed!, stepIdx);
+      from = i + 1;
+      this.stream.synchronize();
+      this.hostStep(s, plan, hostValues, ptrOf, (name, t) => {
+        const v = plan.values.get(name)!;
+        if (v.onDevice && t instanceof Tensor && v.bytes > 0) arena.upload(tensorToRaw(t), mem.offsets.get(name)!);
+      });
+    });
+    launchAll(from, plan.steps.length, p.packed, stepIdx);
+    this.stream.synchronize();
+    this.lastRun = { mode: 'launches', launches, hostSteps };
+    p.runs++;
+    return this.collect(plan, hostValues, ptrOf);
+  }
+
+  /** Downloads a device value as a tensor. */
+  private download(v: PlanValue, ptr: bigint): Tensor {
+    const bytes = new Uint8Array(v.bytes);
+    if (v.bytes > 0) {
+      const { buffer, base } = this.bufferAt(ptr);
+      buffer.download(bytes, Number(ptr - base));
+    }
+    return tensorFromRaw(v.dtype!, v.shape!, bytes);
+  }
+
+  private readonly eagerBuffers: DeviceBuffer[] = [];
+
+  /** The buffer holding a device address (the arena, a constant, or an eager buffer). */
+  private bufferAt(ptr: bigint): { buffer: DeviceBuffer; base: bigint } {
+    const all = [this.arena, ...this.consts.values(), ...this.eagerBuffers].filter((b): b is DeviceBuffer => !!b && !b.disposed);
+    for (const b of all) if (ptr >= b.ptr && ptr < b.ptr + BigInt(Math.max(b.size, 1))) return { buffer: b, base: b.ptr };
+    throw new ChimeraError('E_INTERNAL', `no device buffer holds address 0x${ptr.toString(16)}`);
+  }
+
+  private hostStep(s: HostStep, plan: Plan, hostValues: Map<string, RuntimeValue>, ptrOf: (n: string) => bigint, put: (name: string, t: RuntimeValue) => void): void {
+    const value = (name: string): RuntimeValue | undefined => {
+      if (hostValues.has(name)) return hostValues.get(name);
+      const v = plan.values.get(name);
+      if (!v) return undefined;
+      if (v.host !== undefined && v.place !== 'device') return v.host;
+      if (v.host !== undefined && !v.onDevice) return v.host;
+      if (!v.dtype || !v.shape) return v.host;
+      const t = this.download(v, ptrOf(name));
+      hostValues.set(name, t);
+      return t;
+    };
+    let outs: RuntimeValue[];
+    try {
+      outs = runNodeOnHost(this.model, s.node, value);
+    } catch (e) {
+      throw asChimeraError(e, 'E_RUNTIME', { file: this.model.path, node: s.label });
+    }
+    s.node.outputs.forEach((o, i) => {
+      if (!o) return;
+      hostValues.set(o, outs[i]);
+      put(o, outs[i]);
+    });
+  }
+
+  private collect(plan: Plan, hostValues: Map<string, RuntimeValue>, ptrOf: (n: string) => bigint): Map<string, RuntimeValue> {
+    const out = new Map<string, RuntimeValue>();
+    for (const name of plan.outputs) {
+      const v = plan.values.get(name)!;
+      const root = v.aliasOf ? plan.values.get(v.aliasOf)! : v;
+      if (hostValues.has(name)) out.set(name, hostValues.get(name)!);
+      else if (root.place === 'const' && root.host instanceof Tensor) out.set(name, new Tensor(root.host.dtype, v.shape ?? root.host.shape, root.host.data));
+      else if (v.place === 'const' || (v.host !== undefined && v.place === 'host')) out.set(name, v.host ?? null);
+      else if (v.dtype && v.shape) out.set(name, this.download(v, ptrOf(name)));
+      else out.set(name, v.host ?? null);
+    }
+    return out;
+  }
+
+  // ---- eager runs ---------------------------------------------------------------------------------
+
+  /** State of one eager run: the planner calls `step` for each decided step (plan.ts EagerHook). */
+  eagerRun(feeds: ReadonlyMap<string, RuntimeValue>): { step: (s: Step, plan: Plan) => RuntimeValue[] | void; finish: (plan: Plan) => Map<string, RuntimeValue> } {
+    const bufs = new Map<string, DeviceBuffer>();
+    const hostValues = new Map<string, RuntimeValue>(feeds);
+    let launches = 0;
+    let hostSteps = 0;
+    const alloc = (bytes: number) => {
+      const b = DeviceBuffer.alloc(Math.max(256, bytes));
+      this.eagerBuffers.push(b);
+      return b;
+    };
+    let planRef: Plan | undefined;
+    const ptrOf = (name: string): bigint => {
+      const plan = planRef!;
+      const v = plan.values.get(name)!;
+      const root = v.aliasOf ? plan.values.get(v.aliasOf)! : v;
+      if (root.place === 'const') return this.constPtr(root.host as Tensor);
+      let b = bufs.get(root.name);
+      if (!b) {
+        b = alloc(root.bytes);
+        bufs.set(root.name, b);
+        const hv = hostValues.get(root.name) ?? root.host;
+        if (hv instanceof Tensor && deviceType(hv.dtype) && root.bytes > 0) b.upload(tensorToRaw(hv));
+      }
+      return b.ptr;
+    };
+    const step = (s: Step, plan: Plan): RuntimeValue[] | void => {
+      planRef = plan;
+      if (s.kind === 'device') {
+        for (const l of s.launches) {
+          const args = l.args.map((a): KernelArg => ('buf' in a ? { kind: 'ptr', value: ptrOf(a.buf) + BigInt(a.byteOffset) } : a));
+          this.kernels.get(l.kernel.name).launch({ grid: l.grid, block: l.block, sharedBytes: l.sharedBytes, stream: this.stream, args });
+          launches++;
+        }
+        return;
+      }
+      hostSteps++;
+      this.stream.synchronize();
+      const outs: RuntimeValue[] = [];
+      this.hostStep(s, plan, hostValues, ptrOf, () => undefined);
+      s.node.outputs.forEach((o) => outs.push(o ? hostValues.get(o) ?? null : null));
+      return outs;
+    };
+    const finish = (plan: Plan): Map<string, RuntimeValue> => {
+      planRef = plan;
+      this.stream.synchronize();
+      const out = this.collect(plan, hostValues, ptrOf);
+      for (const b of bufs.values()) {
+        b.dispose();
+        this.eagerBuffers.splice(this.eagerBuffers.indexOf(b), 1);
+      }
+      this.lastRun = { mode: 'eager', launches, hostSteps };
+      return out;
+    };
+    return { step, finish };
+  }
+
+  dispose(): void {
+    for (const p of this.prepared.values()) p.graph?.dispose();
+    this.prepared.clear();
+    for (const b of this.consts.values()) if (!b.disposed) b.dispose();
+    this.consts.clear();
+    if (this.arena && !this.arena.disposed) this.arena.dispose();
+    this.arena = undefined;
+    if (!this.stream.disposed) this.stream.dispose();
+  }
+}

@@ -1,0 +1,190 @@
+// Linear-algebra lowerings (MatMul, Gemm, MatMulInteger): launch well-formedness, shape independence of
+// the kernel text, argument values, fallbacks, and nvcc compilation of every kernel.
+import { describe, expect, it } from 'vitest';
+import { Node, type AttrValue } from '../../src/ir/graph.js';
+import type { DType } from '../../src/ir/dtype.js';
+import type { KernelSource } from '../../src/codegen/kernel-ir.js';
+import { checkLaunch, getLowering, Unsupported, type Lowered, type TensorDesc } from '../../src/codegen/lowering.js';
+import '../../src/codegen/ops/matmul.js';
+import { compileAllWithNvcc, nvccPath } from './nvcc.js';
+
+interface Case {
+  op: string;
+  ins: (TensorDesc | undefined)[];
+  out: TensorDesc;
+  attrs?: Record<string, AttrValue>;
+}
+
+const T = (dtype: DType, shape: number[]): TensorDesc => ({ dtype, shape });
+const int = (v: number): AttrValue => ({ type: 'int', value: BigInt(v) });
+const flt = (v: number): AttrValue => ({ type: 'float', value: v });
+
+function lower(c: Case): Lowered {
+  const names = c.ins.map((t, i) => (t ? `x${i}` : ''));
+  const node = new Node({ op: c.op, inputs: names, outputs: ['y'], attrs: c.attrs ?? {} });
+  const l = getLowering(c.op);
+  if (!l) throw new Error(`no lowering for ${c.op}`);
+  return l.lower({ node, inputs: c.ins, outputs: [c.out], hostValue: () => undefined });
+}
+
+function check(c: Case): Lowered {
+  const r = lower(c);
+  for (const l of r.launches) expect(checkLaunch(l, { inputs: c.ins.length, outputs: 1, scratch: r.scratch?.length ?? 0 })).toEqual([]);
+  return r;
+}
+
+const kernelsOf = (r: Lowered): string[] => [...r.launches.map((l) => l.kernel.name), ...(r.variants ?? []).map((k) => k.name)].sort();
+
+/** the i64 scalar arguments of the first launch, as numbers */
+const scalars = (r: Lowered): number[] => r.launches[0].args.flatMap((a) => ('kind' in a && a.kind === 'i64' ? [Number(a.value)] : []));
+
+const FLOATS: DType[] = ['float32', 'float16', 'bfloat16', 'float64'];
+const INTS: DType[] = ['int32', 'int64', 'uint32', 'uint64', 'int8', 'uint8'];
+
+/** pairs of cases with the same ranks/attributes and different dims (kernel sets must agree) */
+function pairs(): [Case, Case][] {
+  const out: [Case, Case][] = [];
+  const mm = (dt: DType, a1: number[], b1: number[], y1: number[], a2: number[], b2: number[], y2: number[]): [Case, Case] => [
+    { op: 'MatMul', ins: [T(dt, a1), T(dt, b1)], out: T(dt, y1) },
+    { op: 'MatMul', ins: [T(dt, a2), T(dt, b2)], out: T(dt, y2) },
+  ];
+  for (const dt of [...FLOATS, ...INTS]) {
+    out.push(mm(dt, [3, 4], [4, 5], [3, 5], [130, 70], [70, 1], [130, 1]));
+    out.push(mm(dt, [2, 3, 4], [2, 4, 5], [2, 3, 5], [7, 65, 17], [7, 17, 66], [7, 65, 66]));
+  }
+  out.push(mm('float32', [4], [4], [], [100], [100], []));
+  out.push(mm('float32', [3], [2, 3, 4], [2, 4], [9], [5, 9, 1], [5, 1]));
+  out.push(mm('float32', [1, 2, 3, 4], [4], [1, 2, 3], [2, 3, 5, 6], [6], [2, 3, 5]));
+  out.push(mm('float16', [2, 1, 3, 4], [3, 4, 5], [2, 3, 3, 5], [1, 4, 3, 4], [4, 1, 4, 5], [4, 4, 3, 5]));
+  out.push(mm('float32', [2, 3, 4, 8], [8, 6], [2, 3, 4, 6], [5, 1, 4, 8], [8, 6], [5, 1, 4, 6]));
+  for (const dt of [...FLOATS, 'int32', 'int64'] as DType[]) {
+    for (const [ta, tb] of [[0, 0], [1, 0], [0, 1], [1, 1]]) {
+      const attrs = { transA: int(ta), transB: int(tb), alpha: flt(2), beta: flt(3) };
+      const sh = (M: number, K: number, N: number): [number[], number[]] => [ta ? [K, M] : [M, K], tb ? [N, K] : [K, N]];
+      const [a1, b1] = sh(3, 5, 4), [a2, b2] = sh(70, 33, 129);
+      out.push([
+        { op: 'Gemm', ins: [T(dt, a1), T(dt, b1), T(dt, [3, 4])], out: T(dt, [3, 4]), attrs },
+        { op: 'Gemm', ins: [T(dt, a2), T(dt, b2), T(dt, [129])], out: T(dt, [70, 129]), attrs },
+      ]);
+      out.push([
+        { op: 'Gemm', ins: [T(dt, a1), T(dt, b1)], out: T(dt, [3, 4]), attrs },
+        { op: 'Gemm', ins: [T(dt, a2), T(dt, b2)], out: T(dt, [70, 129]), attrs },
+      ]);
+    }
+  }
+  for (const [da, db] of [['uint8', 'uint8'], ['int8', 'int8'], ['uint8', 'int8']] as [DType, DType][]) {
+    out.push([
+      { op: 'MatMulInteger', ins: [T(da, [4, 3]), T(db, [3, 2]), T(da, []), T(db, [])], out: T('int32', [4, 2]) },
+      { op: 'MatMulInteger', ins: [T(da, [70, 33]), T(db, [33, 65]), T(da, [70]), T(db, [65])], out: T('int32', [70, 65]) },
+    ]);
+    out.push([
+      { op: 'MatMulInteger', ins: [T(da, [2, 4, 3]), T(db, [3, 2])], out: T('int32', [2, 4, 2]) },
+      { op: 'MatMulInteger', ins: [T(da, [5, 7, 9]), T(db, [9, 1])], out: T('int32', [5, 7, 1]) },
+    ]);
+    out.push([
+      { op: 'MatMulInteger', ins: [T(da, [4, 3]), T(db, [3, 2]), undefined, T(db, [2])], out: T('int32', [4, 2]) },
+      { op: 'MatMulInteger', ins: [T(da, [8, 6]), T(db, [6, 9]), undefined, T(db, [9])], out: T('int32', [8, 9]) },
+    ]);
+  }
+  return out;
+}
+
+describe('linear algebra lowerings', () => {
+  it('launches are well-formed and kernel text does not depend on dims', () => {
+    for (const [c1, c2] of pairs()) {
+      const r1 = check(c1), r2 = check(c2);
+      expect(r1.launches.length).toBe(1);
+      expect(kernelsOf(r1)).toEqual(kernelsOf(r2));
+    }
+  });
+
+  it('MatMul arguments: dims, operand strides, broadcast batch strides; batches folded into M when B is shared', () => {
+    // [2,1,3,4] x [3,4,5]: batch [2,3]; A strides (12, 0), B strides (0, 20)
+    const r = check({ op: 'MatMul', ins: [T('float32', [2, 1, 3, 4]), T('float32', [3, 4, 5])], out: T('float32', [2, 3, 3, 5]) });
+    // M N K ars acs brs bcs nbatch bd0 bd1 as0 as1 bs0 bs1
+    expect(scalars(r)).toEqual([3, 5, 4, 4, 1, 5, 1, 6, 2, 3, 12, 0, 0, 20]);
+    expect(r.launches[0].grid).toEqual([1, 1, 6]);
+    // folded: [2,3,4,8] x [8,6] → M = 24, one batch
+    const f = check({ op: 'MatMul', ins: [T('float32', [2, 3, 4, 8]), T('float32', [8, 6])], out: T('float32', [2, 3, 4, 6]) });
+    expect(scalars(f)).toEqual([24, 6, 8, 8, 1, 6, 1, 1, 1, 1, 0, 0, 0, 0]);
+    // 1-D operands
+    const v = check({ op: 'MatMul', ins: [T('float32', [7]), T('float32', [7])], out: T('float32', []) });
+    expect(scalars(v)).toEqual([1, 1, 7, 7, 1, 1, 1, 1]);
+    const vb = check({ op: 'MatMul', ins: [T('float32', [3]), T('float32', [2, 3, 4])], out: T('float32', [2, 4]) });
+    expect(scalars(vb)).toEqual([1, 4, 3, 3, 1, 4, 1, 2, 2, 0, 12]);
+  });
+
+  it('few rows run the skinny kernel, others the tiled one; the other is always listed as a variant', () => {
+    const one = check({ op: 'MatMul', ins: [T('float16', [1, 1, 4096]), T('float16', [4096, 4096])], out: T('float16', [1, 1, 4096]) });
+    const many = check({ op: 'MatMul', ins: [T('float16', [1, 64, 4096]), T('float16', [4096, 4096])], out: T('float16', [1, 64, 4096]) });
+    expect(one.launches[0].kernel.name).not.toBe(many.launches[0].kernel.name);
+    expect(one.variants!.map((k) => k.name)).toEqual([many.launches[0].kernel.name]);
+    expect(many.variants!.map((k) => k.name)).toEqual([one.launches[0].kernel.name]);
+    expect(one.launches[0].grid).toEqual([128, 1, 1]);
+    // Gemm with transB (k-contiguous B): one warp per column, 8 columns per block
+    const g = check({ op: 'Gemm', ins: [T('float32', [2, 768]), T('float32', [3072, 768]), T('float32', [3072])], out: T('float32', [2, 3072]), attrs: { transB: int(1) } });
+    expect(g.launches[0].grid).toEqual([384, 1, 1]);
+    // zero-element outputs launch nothing but still name their kernels
+    const z = check({ op: 'MatMul', ins: [T('float16', [1, 0, 4096]), T('float16', [4096, 4096])], out: T('float16', [1, 0, 4096]) });
+    expect(kernelsOf(z)).toEqual(kernelsOf(one));
+  });
+
+  it('large grids stay inside the launch limits (loops cover the rest)', () => {
+    const r = check({ op: 'MatMul', ins: [T('float32', [70000, 2, 3]), T('float32', [70000, 3, 2])], out: T('float32', [70000, 2, 2]) });
+    expect(r.launches[0].grid).toEqual([1, 1, 65535]);
+    const g = check({ op: 'MatMul', ins: [T('float32', [64 * 70000, 3]), T('float32', [3, 2])], out: T('float32', [64 * 70000, 2]) });
+    expect(g.launches[0].grid).toEqual([1, 65535, 1]);
+  });
+
+  it('Gemm strides follow transA/transB and C broadcasts to [M, N]', () => {
+    const attrs = { transA: int(1), transB: int(1), alpha: flt(0.5), beta: flt(2) };
+    const r = check({ op: 'Gemm', ins: [T('float32', [5, 3]), T('float32', [4, 5]), T('float32', [1, 4])], out: T('float32', [3, 4]), attrs });
+    // M N K ars acs brs bcs nbatch csm csn
+    expect(scalars(r)).toEqual([3, 4, 5, 1, 3, 1, 5, 1, 0, 1]);
+    const f = r.launches[0].args.flatMap((a) => ('kind' in a && a.kind === 'f32' ? [a.value] : []));
+    expect(f).toEqual([0.5, 2]);
+    const s = check({ op: 'Gemm', ins: [T('float64', [3, 5]), T('float64', [5, 4]), T('float64', [])], out: T('float64', [3, 4]) });
+    expect(scalars(s)).toEqual([3, 4, 5, 5, 1, 4, 1, 1, 0, 0]);
+    const col = check({ op: 'Gemm', ins: [T('float32', [3, 5]), T('float32', [5, 4]), T('float32', [3, 1])], out: T('float32', [3, 4]) });
+    expect(scalars(col).slice(-2)).toEqual([1, 0]);
+  });
+
+  it('MatMulInteger zero-point strides: per row of A, per column of B, per element of a 1-D B', () => {
+    const r = check({ op: 'MatMulInteger', ins: [T('uint8', [4, 3]), T('int8', [3, 2]), T('uint8', [4]), T('int8', [2])], out: T('int32', [4, 2]) });
+    expect(scalars(r).slice(-3)).toEqual([1, 0, 1]);
+    const v = check({ op: 'MatMulInteger', ins: [T('uint8', [4, 3]), T('uint8', [3]), T('uint8', [1]), T('uint8', [3])], out: T('int32', [4]) });
+    expect(scalars(v).slice(-3)).toEqual([0, 1, 0]);
+  });
+
+  it('zero-element outputs launch nothing; K = 0 still launches (zeros or beta*C)', () => {
+    expect(check({ op: 'MatMul', ins: [T('float32', [0, 4]), T('float32', [4, 5])], out: T('float32', [0, 5]) }).launches).toEqual([]);
+    expect(check({ op: 'MatMul', ins: [T('float32', [1, 3, 4]), T('float32', [0, 4, 5])], out: T('float32', [0, 3, 5]) }).launches).toEqual([]);
+    expect(check({ op: 'MatMul', ins: [T('float32', [3, 0]), T('float32', [0, 5])], out: T('float32', [3, 5]) }).launches.length).toBe(1);
+    expect(check({ op: 'Gemm', ins: [T('float32', [3, 0]), T('float32', [0, 5]), T('float32', [5])], out: T('float32', [3, 5]) }).launches.length).toBe(1);
+  });
+
+  it('falls back (unsupported) where the reference would fail or the type has no device kernel', () => {
+    const bad: Case[] = [
+      { op: 'MatMul', ins: [T('float32', [2, 3]), T('float32', [4, 2])], out: T('float32', [2, 2]) },
+      { op: 'MatMul', ins: [T('float32', [2, 2, 3]), T('float32', [3, 3, 2])], out: T('float32', [3, 2, 2]) },
+      { op: 'MatMul', ins: [T('bool', [2, 3]), T('bool', [3, 2])], out: T('bool', [2, 2]) },
+      { op: 'Gemm', ins: [T('int32', [2, 3]), T('int32', [3, 2])], out: T('int32', [2, 2]), attrs: { alpha: flt(0.5) } },
+      { op: 'Gemm', ins: [T('float32', [2, 3]), T('float32', [3, 2]), T('float32', [3])], out: T('float32', [2, 2]) },
+      { op: 'MatMulInteger', ins: [T('int32', [2, 3]), T('int32', [3, 2])], out: T('int32', [2, 2]) },
+      { op: 'MatMulInteger', ins: [T('uint8', [2, 3]), T('uint8', [3, 2]), T('uint8', [3])], out: T('int32', [2, 2]) },
+    ];
+    for (const c of bad) expect(() => lower(c)).toThrow(Unsupported);
+  });
+
+  it.skipIf(!nvccPath())('every kernel compiles with nvcc (skipped where nvcc is absent)', async () => {
+    const ks = new Map<string, KernelSource>();
+    for (const [c1, c2] of pairs()) {
+      for (const r of [lower(c1), lower(c2)]) {
+        for (const l of r.launches) ks.set(l.kernel.name, l.kernel);
+        for (const k of r.variants ?? []) ks.set(k.name, k);
+      }
+    }
+    const failures = await compileAllWithNvcc(ks.values());
+    expect(failures.map((f) => `${f.name}\n${f.log}`).join('\n')).toBe('');
+  }, 600_000);
+});
