@@ -56,6 +56,20 @@ for (const f of ['src/runtime/index.js', 'test/gpu/run.js']) {
 }
 fs.writeFileSync(path.join(carry, 'package.json'), '{ "type": "module", "private": true }\n');
 
+// 2b. runtime dependencies (the package's dependencies and theirs), for the compiled JS
+fs.rmSync(path.join(carry, 'node_modules'), { recursive: true, force: true });
+const pkgs = new Set();
+const addPkg = (name) => {
+  if (pkgs.has(name) || name === 'node-addon-api' || name.startsWith('@types/')) return;
+  const dir = path.join(root, 'node_modules', name);
+  if (!fs.existsSync(dir)) return;
+  pkgs.add(name);
+  const pj = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
+  for (const d of Object.keys(pj.dependencies ?? {})) addPkg(d);
+};
+for (const d of Object.keys(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).dependencies ?? {})) addPkg(d);
+for (const name of pkgs) fs.cpSync(path.join(root, 'node_modules', name), path.join(carry, 'node_modules', name), { recursive: true });
+
 // 3. the addon
 const addon = path.join(root, 'native/build/Release/chimera_cuda.node');
 if (!fs.existsSync(addon)) run(process.execPath, ['scripts/build-native.mjs']);

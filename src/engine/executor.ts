@@ -176,21 +176,32 @@ export class DeviceExecutor {
     throw new ChimeraError('E_INTERNAL', `no device buffer holds address 0x${ptr.toString(16)}`);
   }
 
-  private hostStep(s: HostStep, plan: Plan, hostValues: Map<string, RuntimeValue>, ptrOf: (n: string) => bigint, put: (name: string, t: RuntimeValue) => void): void {
-    const value = (name: string): RuntimeValue | undefined => {
-      if (hostValues.has(name)) return hostValues.get(name);
-      const v = plan.values.get(name);
-      if (!v) return undefined;
-      if (v.host !== undefined && v.place !== 'device') return v.host;
-      if (v.host !== undefined && !v.onDevice) return v.host;
-      if (!v.dtype || !v.shape) return v.host;
-      const t = this.download(v, ptrOf(name));
+  /**
+   * The value of `name` on the host: already there (a feed, a host-step result, a download), a view of
+   * such a value, a constant, or downloaded now from the device.
+   */
+  private hostValue(name: string, plan: Plan, hostValues: Map<string, RuntimeValue>, ptrOf: (n: string) => bigint): RuntimeValue | undefined {
+    if (hostValues.has(name)) return hostValues.get(name);
+    const v = plan.values.get(name);
+    if (!v) return undefined;
+    const root = v.aliasOf ? plan.values.get(v.aliasOf) ?? v : v;
+    const rootHost = hostValues.get(root.name) ?? (root.place === 'const' ? root.host : undefined);
+    if (rootHost instanceof Tensor) {
+      const t = root === v ? rootHost : new Tensor(rootHost.dtype, v.shape ?? rootHost.shape, rootHost.data);
       hostValues.set(name, t);
       return t;
-    };
+    }
+    if (v.place === 'const' || v.place === 'host' || !v.dtype || !v.shape) return v.host ?? rootHost ?? undefined;
+    if (v.host !== undefined && !v.onDevice && root === v) return v.host;
+    const t = this.download(v, ptrOf(name));
+    hostValues.set(name, t);
+    return t;
+  }
+
+  private hostStep(s: HostStep, plan: Plan, hostValues: Map<string, RuntimeValue>, ptrOf: (n: string) => bigint, put: (name: string, t: RuntimeValue) => void): void {
     let outs: RuntimeValue[];
     try {
-      outs = runNodeOnHost(this.model, s.node, value);
+      outs = runNodeOnHost(this.model, s.node, (name) => this.hostValue(name, plan, hostValues, ptrOf));
     } catch (e) {
       throw asChimeraError(e, 'E_RUNTIME', { file: this.model.path, node: s.label });
     }
@@ -203,15 +214,7 @@ export class DeviceExecutor {
 
   private collect(plan: Plan, hostValues: Map<string, RuntimeValue>, ptrOf: (n: string) => bigint): Map<string, RuntimeValue> {
     const out = new Map<string, RuntimeValue>();
-    for (const name of plan.outputs) {
-      const v = plan.values.get(name)!;
-      const root = v.aliasOf ? plan.values.get(v.aliasOf)! : v;
-      if (hostValues.has(name)) out.set(name, hostValues.get(name)!);
-      else if (root.place === 'const' && root.host instanceof Tensor) out.set(name, new Tensor(root.host.dtype, v.shape ?? root.host.shape, root.host.data));
-      else if (v.place === 'const' || (v.host !== undefined && v.place === 'host')) out.set(name, v.host ?? null);
-      else if (v.dtype && v.shape) out.set(name, this.download(v, ptrOf(name)));
-      else out.set(name, v.host ?? null);
-    }
+    for (const name of plan.outputs) out.set(name, this.hostValue(name, plan, hostValues, ptrOf) ?? null);
     return out;
   }
 

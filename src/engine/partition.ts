@@ -92,7 +92,7 @@ export function partition(g: Graph, opts: PartitionOptions): Unit[] {
     lastIndex.set(u as Building, i);
   });
   const consumers = new Map<string, Node[]>();
-  for (const n of g.nodes) for (const v of n.inputs) if (v) consumers.set(v, [...(consumers.get(v) ?? []), n]);
+  for (const n of g.nodes) for (const v of new Set(nodeReads(n))) consumers.set(v, [...(consumers.get(v) ?? []), n]);
   const graphOutputs = new Set(g.outputs.map((o) => o.name));
   const units: Unit[] = [];
   unitAt.forEach((u, i) => {

@@ -16,6 +16,7 @@ import { Tensor } from '../ir/tensor.js';
 import { onnxCode, type DType } from '../ir/dtype.js';
 import { roundArrayInto } from '../ir/float.js';
 import { inferShapes } from '../infer/index.js';
+import { SATURATING_CAST } from '../codegen/ops/ew-table.js';
 
 export type Precision = 'fp32' | 'fp16' | 'bf16';
 
@@ -44,7 +45,10 @@ export function applyPrecision(model: Model, precision: Precision, hostValues: R
   const f32Code = BigInt(onnxCode('float32'));
   for (const n of g.nodes) {
     if (n.domain !== '' || n.outputs.some((o) => hostValues.has(o))) continue;
-    if (n.op === 'Cast' && n.intBig('to') === f32Code) n.attrs.set('to', { type: 'int', value: toCode });
+    if (n.op === 'Cast' && n.intBig('to') === f32Code) {
+      n.attrs.set('to', { type: 'int', value: toCode });
+      n.doc = SATURATING_CAST;
+    }
     if (n.op === 'EyeLike' && n.has('dtype') && n.intBig('dtype') === f32Code) n.attrs.set('dtype', { type: 'int', value: toCode });
     for (const attr of ['value']) {
       const t = (n.op === 'ConstantOfShape' || n.op === 'Constant') ? n.tensor(attr) : undefined;
@@ -58,7 +62,7 @@ export function applyPrecision(model: Model, precision: Precision, hostValues: R
     if (g.initializers.has(v.name) || !isF32(v.name) || hostValues.has(v.name)) continue;
     const inner = `${v.name}::${precision}`;
     for (const n of uses(v.name)) n.inputs = n.inputs.map((x) => (x === v.name ? inner : x));
-    prologue.push(new Node({ op: 'Cast', inputs: [v.name], outputs: [inner], name: `chimera_cast_in_${v.name}`, attrs: { to: { type: 'int', value: toCode } } }));
+    prologue.push(new Node({ op: 'Cast', inputs: [v.name], outputs: [inner], name: `chimera_cast_in_${v.name}`, attrs: { to: { type: 'int', value: toCode } }, doc: SATURATING_CAST }));
   }
   const epilogue: Node[] = [];
   for (const o of g.outputs) {

@@ -247,7 +247,7 @@ describe('ew-table: a long fused chain with broadcasting', () => {
 });
 
 describe('ew-table: nvcc', () => {
-  it.skipIf(!nvccPath())('compiles every kernel (launched and variants) with nvcc -arch=sm_90a (skipped: nvcc not found)', async () => {
+  it.skipIf(!nvccPath())('compiles every kernel (launched and variants) with nvcc -arch=sm_90a (skipped when nvcc is not installed)', async () => {
     expect(KERNELS.length).toBeGreaterThan(100);
     const failures = await compileAllWithNvcc(KERNELS, 8);
     expect(failures.map((x) => `${x.name}\n${x.log.slice(0, 3000)}`)).toEqual([]);

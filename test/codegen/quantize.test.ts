@@ -1,13 +1,19 @@
 // Lowerings of the quantization family: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, QLinearMatMul.
 // Checks launches against kernel signatures, kernel sets independent of concrete dims, fallbacks for what has
 // no device kernel, and compiles every kernel with nvcc (skipped without nvcc).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Node, type AttrValue } from '../../src/ir/graph.js';
 import type { DType } from '../../src/ir/dtype.js';
 import { onnxCode } from '../../src/ir/dtype.js';
+import { decodeBits, encodeBits, roundToDtype } from '../../src/ir/float.js';
+import { dt } from '../../src/codegen/dtypes.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { checkLaunch, getLowering, Unsupported, type LowerContext, type Lowered, type TensorDesc } from '../../src/codegen/lowering.js';
-import type { KernelSource } from '../../src/codegen/kernel-ir.js';
+import { compileUnit, type KernelSource } from '../../src/codegen/kernel-ir.js';
 import '../../src/codegen/ops/quantize.js';
 import '../../src/ref/kernels/index.js';
 import { getKernel, type KernelContext, type RuntimeValue } from '../../src/ref/kernel.js';
@@ -210,4 +216,288 @@ describe('quantization lowerings', () => {
     const failures = await compileAllWithNvcc(all);
     expect(failures.map((f) => `${f.name}\n${f.log}`).join('\n')).toBe('');
   }, 600_000);
+
+  // -ptx does not check inline PTX (cvt.rn.f16.f64 etc.); assemble everything once for sm_90 with ptxas
+  it.skipIf(!nvccPath())('assembles every kernel for sm_90 (skipped: nvcc not found)', () => {
+    const uniq = new Map<string, KernelSource>();
+    for (const k of all) uniq.set(k.name, k);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chimera-qz-'));
+    const file = path.join(dir, 'all.cu');
+    const unit = compileUnit({ name: 'prelude', family: 'x', params: [], code: '', maxThreads: 1 }) +
+      [...uniq.values()].map((k, i) => `namespace chm_unit${i} {\n${k.code}\n}\n`).join('\n');
+    fs.writeFileSync(file, unit);
+    const r = spawnSync(nvccPath()!, ['-arch=sm_90', '-cubin', '-o', path.join(dir, 'all.cubin'), file], { encoding: 'utf8' });
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(`${r.stdout}${r.stderr}`.trim()).toBe('');
+    expect(r.status).toBe(0);
+  }, 600_000);
 });
+
+// ------------------------------------------------------------------------------------------------
+// Host emulation: every launch's kernel text (inline-PTX helpers replaced by exact host equivalents, CUDA
+// intrinsics by IEEE host operations) compiled with g++ into one program, run on random data with ties,
+// NaN/±Inf and out-of-range values, and compared with the reference interpreter bit for bit. Checks the
+// index math and the operation sequence (not the device's own conversions, which nvcc/ptxas check above).
+
+function gppPath(): string | undefined {
+  return spawnSync('g++', ['--version'], { encoding: 'utf8' }).status === 0 ? 'g++' : undefined;
+}
+
+const SHIM = `#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
+struct D3 { unsigned x, y, z; };
+static D3 blockIdx = {0,0,0}, threadIdx = {0,0,0}, blockDim = {1,1,1}, gridDim = {1,1,1};
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __restrict__
+#define __launch_bounds__(n)
+#define __shared__ static
+#define __syncthreads()
+static inline float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f; }
+#define CHM_INF __int_as_float(0x7f800000)
+#define CHM_NAN __int_as_float(0x7fc00000)
+static inline float __fdiv_rn(float a, float b) { volatile float r = a / b; return r; }
+static inline float __fsub_rn(float a, float b) { volatile float r = a - b; return r; }
+static inline float __fmul_rn(float a, float b) { volatile float r = a * b; return r; }
+static inline float __double2float_rn(double d) { volatile float r = (float)d; return r; }
+static inline float __int2float_rn(int i) { volatile float r = (float)i; return r; }
+static double rnd_mini(double v, int mant, int minexp, double maxv) {
+  if (v != v || v == 0 || isinf(v)) return v;
+  double a = fabs(v); int e = ilogb(a); if (e < minexp) e = minexp;
+  double q = ldexp(1.0, e - mant); double r = nearbyint(a / q) * q;
+  if (r > maxv) r = INFINITY;
+  return v < 0 ? -r : r;
+}
+static unsigned short enc_h(double v) {
+  double r = rnd_mini(v, 10, -14, 65504.0);
+  unsigned short s = signbit(r) ? 0x8000 : 0;
+  if (r != r) return 0x7e00;
+  double a = fabs(r);
+  if (isinf(a)) return s | 0x7c00;
+  if (a == 0) return s;
+  if (a < ldexp(1.0, -14)) return s | (unsigned short)(a / ldexp(1.0, -24));
+  int e = ilogb(a);
+  return s | (unsigned short)((e + 15) << 10) | (unsigned short)(a / ldexp(1.0, e - 10) - 1024);
+}
+static unsigned short enc_b(double v) {
+  double r = rnd_mini(v, 7, -126, 3.3895313892515355e38);
+  if (r != r) return 0x7fc0;
+  float f = (float)r; unsigned int u; memcpy(&u, &f, 4); return (unsigned short)(u >> 16);
+}
+static inline float chm_h2f(unsigned short h) {
+  int s = h >> 15, e = (h >> 10) & 31, m = h & 1023; double v;
+  if (e == 31) v = m ? NAN : INFINITY; else if (e == 0) v = ldexp((double)m, -24); else v = ldexp(1024.0 + m, e - 25);
+  return (float)(s ? -v : v);
+}
+static inline float chm_b2f(unsigned short h) { unsigned int u = ((unsigned int)h) << 16; float f; memcpy(&f, &u, 4); return f; }
+static inline double qz_rd_h(double v) { return (double)chm_h2f(enc_h(v)); }
+static inline double qz_rd_b(double v) { return (double)chm_b2f(enc_b(v)); }
+static inline unsigned short qz_f2h(float f) { return enc_h((double)f); }
+static inline unsigned short qz_f2b(float f) { return enc_b((double)f); }
+static void* load(const char* p, size_t n) { void* b = calloc(n + 16, 1); FILE* f = fopen(p, "rb"); if (n && fread(b, 1, n, f) != n) abort(); fclose(f); return b; }
+static void save(const char* p, const void* b, size_t n) { FILE* f = fopen(p, "wb"); fwrite(b, 1, n, f); fclose(f); }
+`;
+
+type EIn = { dtype: DType; shape: number[]; vals: number[] } | null;
+
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 2 ** 32; };
+}
+
+function bytesOf(t: Tensor): Buffer {
+  if (t.dtype === 'float16' || t.dtype === 'bfloat16') {
+    const d = t.data as Float32Array;
+    const u = new Uint16Array(d.length);
+    for (let i = 0; i < d.length; i++) u[i] = encodeBits(t.dtype, d[i]);
+    return Buffer.from(u.buffer);
+  }
+  const d = t.data as ArrayBufferView;
+  return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+}
+
+function valuesOf(dtype: DType, b: Buffer, n: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    switch (dtype) {
+      case 'float32': out.push(b.readFloatLE(4 * i)); break;
+      case 'float64': out.push(b.readDoubleLE(8 * i)); break;
+      case 'float16': case 'bfloat16': out.push(decodeBits(dtype, b.readUInt16LE(2 * i))); break;
+      case 'int8': out.push(b.readInt8(i)); break;
+      case 'uint8': out.push(b.readUInt8(i)); break;
+      case 'int16': out.push(b.readInt16LE(2 * i)); break;
+      case 'uint16': out.push(b.readUInt16LE(2 * i)); break;
+      case 'int32': out.push(b.readInt32LE(4 * i)); break;
+      default: throw new Error(dtype);
+    }
+  }
+  return out;
+}
+
+interface EmuCase { name: string; op: string; names: string[]; outs: string[]; ins: EIn[]; attrs?: Record<string, AttrValue> }
+
+interface Prepared { c: EmuCase; expected: Tensor[]; code: string }
+
+/** the reference outputs and the C++ body of one case (inputs/outputs as files dir/c<i>_in<k>, _out<k>) */
+function prepare(c: EmuCase, idx: number, dir: string, kernels: Map<string, string>): Prepared {
+  const node = new Node({ op: c.op, inputs: c.ins.map((d, i) => (d ? c.names[i] : '')), outputs: c.outs, attrs: c.attrs ?? {} });
+  const isF = (d: DType) => d.startsWith('float') || d === 'bfloat16';
+  const tensors = c.ins.map((d) => (d ? Tensor.from(d.dtype, d.shape, isF(d.dtype) ? d.vals.map((v) => roundToDtype(d.dtype, v, false)) : d.vals) : null));
+  const vals: RuntimeValue[] = tensors;
+  const kctx: KernelContext = {
+    node, opset: 23, inputs: vals, input: (i) => vals[i] as Tensor, optionalInput: (i) => (vals[i] ?? undefined) as Tensor | undefined,
+    runSubgraph: () => { throw new Error('no subgraphs'); }, fail: (m) => { throw new Error(m); },
+  };
+  const expected = getKernel(c.op)!(kctx) as Tensor[];
+  const ctx: LowerContext = { node, inputs: c.ins.map((d) => (d ? { dtype: d.dtype, shape: d.shape } : undefined)), outputs: expected.map((e) => ({ dtype: e.dtype, shape: e.shape })), hostValue: () => undefined };
+  const l: Lowered = getLowering(c.op)!.lower(ctx);
+  for (const la of l.launches) kernels.set(la.kernel.name, la.kernel.code.split('\n').filter((x) => !x.includes('asm(')).join('\n'));
+  const f = (s: string) => JSON.stringify(path.join(dir, `c${idx}_${s}`));
+  let code = `static void case${idx}() {\n`;
+  tensors.forEach((t, i) => {
+    if (!t) return;
+    const b = bytesOf(t);
+    fs.writeFileSync(path.join(dir, `c${idx}_in${i}`), b);
+    code += `  void* in${i} = load(${f(`in${i}`)}, ${b.length});\n`;
+  });
+  expected.forEach((e, i) => { code += `  void* out${i} = calloc(${e.size * dt(e.dtype).bytes + 16}, 1);\n`; });
+  (l.scratch ?? []).forEach((s, i) => { code += `  void* scr${i} = calloc(${s + 16}, 1);\n`; });
+  // grid-stride kernels cover every element with one thread; the single-block reduction reduces to thread 0
+  for (const la of l.launches) {
+    const args = la.args.map((a, j) => {
+      const p = la.kernel.params[j];
+      if ('in' in a) return `(${p.readonly ? 'const ' : ''}${p.elem}*)in${a.in}`;
+      if ('out' in a) return `(${p.elem}*)out${a.out}`;
+      if ('scratch' in a) return `(${p.readonly ? 'const ' : ''}${p.elem}*)scr${a.scratch}`;
+      if (a.kind === 'i64') return `${a.value}LL`;
+      return String((a as { value: number }).value);
+    });
+    code += `  ${la.kernel.name}(${args.join(', ')});\n`;
+  }
+  expected.forEach((e, i) => { code += `  save(${f(`out${i}`)}, out${i}, ${e.size * dt(e.dtype).bytes});\n`; });
+  code += '}\n';
+  return { c, expected, code };
+}
+
+function compare(p: Prepared, idx: number, dir: string): string[] {
+  const errs: string[] = [];
+  p.expected.forEach((e, i) => {
+    const got = valuesOf(e.dtype, fs.readFileSync(path.join(dir, `c${idx}_out${i}`)), e.size);
+    let bad = 0;
+    for (let k = 0; k < e.size; k++) {
+      const want = e.getNumber(k);
+      if (!(Object.is(want, got[k]) || (Number.isNaN(want) && Number.isNaN(got[k])))) {
+        if (bad++ < 3) errs.push(`${p.c.name} out${i}[${k}]: want ${want} got ${got[k]}`);
+      }
+    }
+    if (bad) errs.push(`${p.c.name} out${i}: ${bad}/${e.size} mismatches`);
+  });
+  return errs;
+}
+
+const QN = ['x', 'y_scale', 'y_zero_point'];
+const DN = ['x', 'x_scale', 'x_zero_point'];
+const MN = ['a', 'a_scale', 'a_zero_point', 'b', 'b_scale', 'b_zero_point', 'y_scale', 'y_zero_point'];
+
+function emuCases(): EmuCase[] {
+  const r = rng(7);
+  const n = (s: number[]) => s.reduce((a, b) => a * b, 1);
+  const RANGE: Record<string, [number, number]> = { int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], uint16: [0, 65535], int32: [-2147483648, 2147483647] };
+  const xf = (dtype: DType, shape: number[], mag = 300, specials = true): EIn => ({
+    dtype, shape, vals: Array.from({ length: n(shape) }, (_, i) => {
+      const u = r();
+      if (specials && i % 37 === 5) return [NaN, Infinity, -Infinity, 1e30, -1e30][i % 5];
+      if (u < 0.1) return (Math.floor(r() * 2 * mag) - mag) * 0.125; // ties
+      return (r() * 2 - 1) * mag;
+    }),
+  });
+  const sc = (dtype: DType, shape: number[]): EIn => ({ dtype, shape, vals: Array.from({ length: n(shape) }, () => [0.5, 0.25, 2, 0.1, 3, 0.0375, 1.7][Math.floor(r() * 7)]) });
+  const zi = (dtype: DType, shape: number[], lim?: number): EIn => {
+    const [lo, hi] = RANGE[dtype];
+    const L = lim ?? Math.min(hi - lo, 2 ** 20);
+    return { dtype, shape, vals: Array.from({ length: n(shape) }, () => Math.max(lo, Math.min(hi, Math.floor(lo + r() * (hi - lo + 1)) % (L + 1) + (lo < 0 ? 0 : 0)))) };
+  };
+  const cs: EmuCase[] = [];
+  const Q = (name: string, ins: EIn[], attrs?: Record<string, AttrValue>) => cs.push({ name: `Q/${name}`, op: 'QuantizeLinear', names: QN, outs: ['y'], ins, attrs });
+  const D = (name: string, ins: EIn[], attrs?: Record<string, AttrValue>) => cs.push({ name: `DQ/${name}`, op: 'DequantizeLinear', names: DN, outs: ['y'], ins, attrs });
+  for (const tg of ['uint8', 'int8', 'int16', 'uint16'] as DType[]) {
+    const mag = tg.endsWith('16') ? 40000 : 300;
+    Q(`tensor-${tg}`, [xf('float32', [200], mag), sc('float32', []), zi(tg, [])]);
+    Q(`axis-${tg}`, [xf('float32', [2, 3, 5, 2], mag), sc('float32', [3]), zi(tg, [3])], { axis: int(1) });
+    Q(`blocked-${tg}`, [xf('float32', [3, 8], mag), sc('float32', [3, 3]), zi(tg, [3, 3])], { axis: int(1), block_size: int(3) });
+    Q(`blocked-axis0-${tg}`, [xf('float32', [7, 2, 3], mag), sc('float32', [3, 2, 3]), zi(tg, [3, 2, 3])], { axis: int(0), block_size: int(3) });
+    Q(`nozp-${tg}`, [xf('float32', [50], mag), sc('float32', []), null], { output_dtype: int(onnxCode(tg)) });
+  }
+  Q('default', [xf('float32', [40]), sc('float32', [])]);
+  Q('axis-neg', [xf('float32', [4, 6]), sc('float32', [6]), zi('uint8', [6])], { axis: int(-1) });
+  for (const xd of ['float32', 'float16', 'bfloat16', 'float64'] as DType[]) {
+    for (const sd of ['float32', 'float16', 'bfloat16', 'float64'] as DType[]) {
+      Q(`${xd}-${sd}`, [xf(xd, [300], 30000), sc(sd, [5]), zi('int16', [5])], { axis: int(0), block_size: int(60) });
+    }
+  }
+  Q('int32-x', [{ dtype: 'int32', shape: [100], vals: Array.from({ length: 100 }, () => Math.floor((r() * 2 - 1) * 70000)) }, sc('float32', []), zi('int16', [])]);
+  for (const p of ['float16', 'bfloat16', 'float32', 'float64'] as DType[]) {
+    Q(`precision-${p}`, [xf('float32', [300], 60000), sc('float32', [3]), zi('uint16', [3])], { axis: int(0), block_size: int(100), precision: int(onnxCode(p)) });
+    Q(`precision-${p}-f64`, [xf('float64', [300], 60000), sc('float64', [3]), zi('uint16', [3])], { axis: int(0), block_size: int(100), precision: int(onnxCode(p)) });
+  }
+  for (const xd of ['int8', 'uint8', 'int16', 'uint16', 'int32'] as DType[]) {
+    const xi = (shape: number[]): EIn => ({ ...zi(xd, shape, xd === 'int32' ? undefined : undefined)!, vals: Array.from({ length: n(shape) }, () => Math.floor(RANGE[xd][0] + r() * (RANGE[xd][1] - RANGE[xd][0] + 1))) });
+    for (const sd of ['float32', 'float16', 'bfloat16', 'float64'] as DType[]) {
+      D(`${xd}-${sd}`, [xi([100]), sc(sd, []), xi([])]);
+    }
+    D(`${xd}-axis`, [xi([2, 3, 4]), sc('float32', [3]), xi([3])], { axis: int(1) });
+    D(`${xd}-blocked`, [xi([2, 7, 3]), sc('float32', [2, 3, 3]), xi([2, 3, 3])], { axis: int(1), block_size: int(3) });
+    D(`${xd}-nozp`, [xi([30]), sc('float32', []), null]);
+    for (const od of ['float16', 'bfloat16', 'float64', 'float32'] as DType[]) {
+      for (const sd of ['float32', 'float64', 'float16'] as DType[]) {
+        const big: EIn = { dtype: sd, shape: [4], vals: [1e-3, 3.7, 1.3e4, 0.1] };
+        D(`${xd}-out-${od}-s-${sd}`, [xi([4, 25]), big, xi([4])], { axis: int(0), output_dtype: int(onnxCode(od)) });
+      }
+    }
+  }
+  for (const xd of ['float32', 'float16', 'bfloat16', 'float64'] as DType[]) {
+    const DQ = (name: string, x: EIn) => cs.push({ name: `DynQ/${xd}/${name}`, op: 'DynamicQuantizeLinear', names: ['x'], outs: ['y', 'y_scale', 'y_zero_point'], ins: [x] });
+    DQ('mixed', xf(xd, [3000], 5, false));
+    DQ('pos', { dtype: xd, shape: [3, 4], vals: Array.from({ length: 12 }, () => 1 + r() * 9) });
+    DQ('neg', { dtype: xd, shape: [13], vals: Array.from({ length: 13 }, () => -1 - r() * 9) });
+    DQ('zeros', { dtype: xd, shape: [5], vals: [0, 0, 0, 0, 0] });
+    DQ('nan', { dtype: xd, shape: [6], vals: [1, NaN, -2, 3.5, NaN, 0.25] });
+    DQ('onnx', { dtype: xd, shape: [6], vals: [0, 2, -3, -2.5, 1.34, 0.5] });
+    DQ('onnx-max', { dtype: xd, shape: [6], vals: [-1.0, -2.1, -1.3, -2.5, -3.34, -4.0] });
+    DQ('empty', { dtype: xd, shape: [0], vals: [] });
+  }
+  const M = (name: string, ins: EIn[]) => cs.push({ name: `QMM/${name}`, op: 'QLinearMatMul', names: MN, outs: ['y'], ins });
+  const qi = (dtype: DType, shape: number[]): EIn => ({ dtype, shape, vals: Array.from({ length: n(shape) }, () => Math.floor(RANGE[dtype][0] + r() * 256)) });
+  const qs = (dtype: DType, shape: number[], base: number): EIn => ({ dtype, shape, vals: Array.from({ length: n(shape) }, () => base * (0.5 + r())) });
+  for (const ad of ['int8', 'uint8'] as DType[]) {
+    for (const sd of ['float32', 'float16'] as DType[]) {
+      M(`2D-${ad}-${sd}`, [qi(ad, [5, 33]), qs(sd, [1], 0.02), qi(ad, [1]), qi(ad, [33, 7]), qs(sd, [1], 0.03), qi(ad, [1]), qs(sd, [1], 0.5), qi(ad, [1])]);
+      M(`3D-${ad}-${sd}`, [qi(ad, [2, 5, 9]), qs(sd, [1], 0.02), qi(ad, [1]), qi(ad, [2, 9, 7]), qs(sd, [1], 0.03), qi(ad, [1]), qs(sd, [1], 0.05), qi(ad, [1])]);
+    }
+  }
+  M('bcast-row-col', [qi('uint8', [2, 1, 3, 4]), qs('float32', [3], 0.1), qi('uint8', [3]), qi('int8', [5, 4, 6]), qs('float16', [6], 0.1), qi('int8', [6]), qs('float64', [], 1), qi('int8', [])]);
+  M('1D-a', [qi('int8', [4]), qs('float32', [], 0.1), qi('int8', []), qi('int8', [2, 4, 5]), qs('float32', [], 0.1), qi('int8', []), qs('float32', [], 1), qi('uint8', [])]);
+  M('1D-b', [qi('uint8', [3, 4]), qs('float32', [3], 0.1), qi('uint8', [3]), qi('uint8', [4]), qs('float32', [], 0.1), qi('uint8', []), qs('float32', [], 1), qi('uint8', [])]);
+  M('nozp', [qi('uint8', [3, 4]), qs('float32', [3], 0.1), null, qi('uint8', [4, 2]), qs('float32', [2], 0.1), null, qs('float32', [], 1), qi('uint8', [])]);
+  M('zero-yscale', [qi('uint8', [3, 4]), qs('float32', [3], 0.1), null, qi('uint8', [4, 2]), qs('float32', [2], 0.1), null, { dtype: 'float32', shape: [], vals: [0] }, qi('uint8', [])]);
+  return cs;
+}
+
+it.skipIf(!gppPath())('kernels run on the host through a C++ shim match the reference bit for bit (skipped: g++ not found)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qzemu-'));
+  const kernels = new Map<string, string>();
+  const prepared = emuCases().map((c, i) => prepare(c, i, dir, kernels));
+  const src = `${SHIM}${[...kernels.values()].join('\n')}\n${prepared.map((p) => p.code).join('')}int main() {\n${prepared.map((_, i) => `  case${i}();\n`).join('')}  return 0;\n}\n`;
+  fs.writeFileSync(path.join(dir, 'p.cpp'), src);
+  const cc = spawnSync('g++', ['-O1', '-ffp-contract=off', '-fno-fast-math', '-w', '-o', path.join(dir, 'p'), path.join(dir, 'p.cpp')], { encoding: 'utf8' });
+  expect(cc.stderr.slice(0, 3000)).toBe('');
+  const r = spawnSync(path.join(dir, 'p'), { encoding: 'utf8' });
+  expect(r.status).toBe(0);
+  const errs = prepared.flatMap((p, i) => compare(p, i, dir));
+  fs.rmSync(dir, { recursive: true, force: true });
+  expect(errs.join('\n')).toBe('');
+}, 900_000);

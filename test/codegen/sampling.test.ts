@@ -107,7 +107,7 @@ function pairs(): [Case, Case][] {
     );
     two(
       { op: 'Col2Im', ins: [T(dt, [1, 10, 12]), T('int64', [3]), T('int64', [3])], outs: [T(dt, [1, 2, 3, 4, 5])], host: { 1: i64([3, 4, 5]), 2: i64([1, 1, 5]) } },
-      { op: 'Col2Im', ins: [T(dt, [1, 8, 12]), T('int64', [3]), T('int64', [3])], outs: [T(dt, [1, 1, 3, 4, 5])], host: { 1: i64([3, 4, 5]), 2: i64([2, 2, 2]) }, attrs: { pads: ints([0, 0, 0, 0, 0, 0]) } },
+      { op: 'Col2Im', ins: [T(dt, [1, 8, 24]), T('int64', [3]), T('int64', [3])], outs: [T(dt, [1, 1, 3, 4, 5])], host: { 1: i64([3, 4, 5]), 2: i64([2, 2, 2]) }, attrs: { pads: ints([0, 0, 0, 0, 0, 0]) } },
     );
   }
   for (const dt of ['int32', 'int64'] as DType[]) {
@@ -155,7 +155,11 @@ describe('sampling lowerings', () => {
     expect(check({ op: 'GridSample', ins: [T('float32', [0, 1, 4, 4]), T('float32', [0, 6, 6, 2])], outs: [T('float32', [0, 1, 6, 6])] }).launches).toEqual([]);
     expect(check({ op: 'RoiAlign', ins: [T('float32', [1, 1, 4, 4]), T('float32', [0, 4]), T('int64', [0])], outs: [T('float32', [0, 1, 1, 1])] }).launches).toEqual([]);
     expect(check({ op: 'Col2Im', ins: [T('float32', [0, 5, 5]), T('int64', [2]), T('int64', [2])], outs: [T('float32', [0, 1, 5, 5])], host: { 1: i64([5, 5]), 2: i64([1, 5]) } }).launches).toEqual([]);
-    const r = check({ op: 'MaxUnpool', ins: [T('float32', [1, 1, 0, 2]), T('int64', [1, 1, 0, 2])], outs: [T('float32', [1, 1, 1, 4])], attrs: { kernel_shape: ints([2, 2]), strides: ints([2, 2]) } });
+    expect(check({ op: 'MaxUnpool', ins: [T('float32', [1, 1, 0, 2]), T('int64', [1, 1, 0, 2])], outs: [T('float32', [1, 1, 0, 4])], attrs: { kernel_shape: ints([2, 2]), strides: ints([2, 2]) } }).launches).toEqual([]);
+    const r = check({
+      op: 'MaxUnpool', ins: [T('float32', [1, 1, 0, 2]), T('int64', [1, 1, 0, 2]), T('int64', [4])], outs: [T('float32', [1, 1, 2, 4])],
+      attrs: { kernel_shape: ints([2, 2]), strides: ints([2, 2]) }, host: { 2: i64([1, 1, 2, 4]) },
+    });
     expect(r.launches.length).toBe(2); // fill + gather, nothing to scatter
   });
 
@@ -372,9 +376,9 @@ function dataCases(): DataCase[] {
     cases.push({ op: 'Col2Im', inputs: [randT(rng, dt, [1, 4, 5]), i64([6, 6]), i64([2, 2])], attrs: { dilations: ints([1, 5]) }, hostIdx: [1, 2] });
     cases.push({ op: 'Col2Im', inputs: [randT(rng, dt, [1, 5, 15]), i64([5, 5]), i64([1, 5])], attrs: { pads: ints([0, 1, 0, 1]) }, hostIdx: [1, 2] });
     cases.push({ op: 'Col2Im', inputs: [randT(rng, dt, [1, 9, 4]), i64([5, 5]), i64([3, 3])], attrs: { strides: ints([2, 2]) }, hostIdx: [1, 2] });
-    cases.push({ op: 'Col2Im', inputs: [randT(rng, dt, [2, 16, 8]), i64([4, 5, 6]), i64([2, 2, 2])], attrs: { strides: ints([2, 1, 3]), pads: ints([1, 0, 1, 0, 1, 2]), dilations: ints([1, 2, 1]) }, hostIdx: [1, 2] });
+    cases.push({ op: 'Col2Im', inputs: [randT(rng, dt, [2, 16, 24]), i64([4, 5, 6]), i64([2, 2, 2])], attrs: { strides: ints([2, 1, 3]), pads: ints([1, 0, 1, 0, 1, 2]), dilations: ints([1, 2, 1]) }, hostIdx: [1, 2] });
   }
-  cases.push({ op: 'Col2Im', inputs: [randT(rng, 'int16', [1, 9, 9], -100, 100), i64([5, 5]), i64([3, 3])], attrs: { pads: ints([1, 1, 1, 1]) }, hostIdx: [1, 2] });
+  cases.push({ op: 'Col2Im', inputs: [randT(rng, 'int16', [1, 9, 25], -100, 100), i64([5, 5]), i64([3, 3])], attrs: { pads: ints([1, 1, 1, 1]) }, hostIdx: [1, 2] });
   // MaxUnpool: random (duplicate) indices, with and without output_shape, 1-D to 3-D
   for (const dt of ['float32', 'int64', 'int8'] as DType[]) {
     const unpool = (xs: number[], ks: number[], st: number[], outShape?: number[]) => {
@@ -453,7 +457,7 @@ describe('sampling kernels executed on the host (g++)', () => {
     }
     const got = runOnHost(runs);
     const bad = labels.flatMap((t, k) => {
-      const e = sameValues(got[k][0], expected[k], 1e-5);
+      const e = sameValues(got[k][0], expected[k], 1e-3); // the ONNX data holds 4 decimals
       return e ? [`${t}: ${e}`] : [];
     });
     expect(bad).toEqual([]);

@@ -145,6 +145,18 @@ function meanExpr(a: readonly string[], c: EwContext): string {
 }
 
 // ---- conversions ----
+/**
+ * Marks a Cast the engine's precision transform inserted (src/engine/precision.ts): float → fp16/bf16
+ * conversions of the computation's storage saturate at the finite range instead of overflowing to Inf.
+ * Casts written in the model keep ONNX semantics (overflow to Inf).
+ */
+export const SATURATING_CAST = 'chimera: saturating storage cast';
+
+/** float → fp16/bf16 with saturation (the prelude's storing conversions clamp finite values) */
+function saturating(x: string, to: DeviceType): string {
+  return to.dtype === 'float16' ? `chm_h2f(chm_f2h((float)(${x})))` : `chm_b2f(chm_f2b((float)(${x})))`;
+}
+
 /** Conversion from `from`'s math type to `to`'s, as the reference Cast does it. */
 function convert(x: string, from: DeviceType, to: DeviceType): string {
   if (from.dtype === to.dtype) return x;
@@ -336,7 +348,7 @@ const ROWS: Record<string, Row> = {
   },
   SwiGLU: { reject: all((c) => need(c, isF, 'float'), (c) => sameTypes(c)), expr: swigluExpr },
   // ---- type conversion ----
-  Cast: { exact: true, expr: (a, c) => convert(a[0], c.ins[0]!, c.out) },
+  Cast: { exact: true, expr: (a, c) => (c.node.doc === SATURATING_CAST && isNarrow(c.out) && isF(c.ins[0]) ? saturating(a[0], c.out) : convert(a[0], c.ins[0]!, c.out)) },
   CastLike: { exact: true, expr: (a, c) => convert(a[0], c.ins[0]!, c.out) },
   BitCast: {
     reject: (c) => (c.ins[0]!.bytes !== c.out.bytes ? `BitCast between ${c.ins[0]!.dtype} and ${c.out.dtype} changes the width` : undefined),
@@ -391,10 +403,10 @@ template <typename T> __device__ __forceinline__ T chm_ipymod(T a, T b) {
 __device__ __forceinline__ float chm_pymod(float a, float b) { float r = fmodf(a, b); if (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) r += b; return r; }
 __device__ __forceinline__ double chm_pymod(double a, double b) { double r = fmod(a, b); if (r != 0.0 && ((r < 0.0) != (b < 0.0))) r += b; return r; }
 // pow for an integer base: CUDA's pow may miss an exact integer result by an ulp (pow(3, 1) = 2.9999999999999996),
-// which truncation would turn into the integer below; results within ~4 ulps of an integer snap to it
+// which truncation would turn into the integer below; results within 2 ulps (its error bound) of an integer snap to it
 __device__ __forceinline__ double chm_pow_int_base(double x, double y) {
   double p = pow(x, y), r = rint(p);
-  return fabs(p - r) <= fabs(r) * 1e-15 ? r : p;
+  return fabs(p - r) <= fabs(r) * 4.5e-16 ? r : p;
 }
 // x^y modulo 2^64 for y >= 0
 __device__ __forceinline__ unsigned long long chm_ipow(unsigned long long x, unsigned long long y) {

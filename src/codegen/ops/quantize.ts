@@ -21,6 +21,8 @@
  *   per-column b_scale/b_zero_point are supported through 0/1 strides.
  *
  * Quantized types handled: int8, uint8, int16, uint16 (QuantizeLinear targets; DequantizeLinear also int32).
+ * (Rounding a double to bfloat16 — only with a float64/int32 operand and a bfloat16 division type — uses
+ * cvt.rn.bf16.f64, which needs sm_90.)
  * fp8/fp4/int4/uint4/int2/uint2 have no device type: those nodes fall back to the interpreter.
  */
 import type { DType } from '../../ir/dtype.js';
@@ -67,6 +69,16 @@ function roundTo(p: DType, e: string): string {
     case 'float16': return `qz_rd_h(${e})`;
     case 'bfloat16': return `qz_rd_b(${e})`;
     default: throw new Error(`quantize: no rounding to ${p}`);
+  }
+}
+
+/** `e` (a float expression) rounded to `p` (float32/float16/bfloat16, overflow to Inf) as a float */
+function roundToF(p: DType, e: string): string {
+  switch (p) {
+    case 'float32': return e;
+    case 'float16': return `chm_h2f(qz_f2h(${e}))`;
+    case 'bfloat16': return `chm_b2f(qz_f2b(${e}))`;
+    default: throw new Error(`quantize: no float rounding to ${p}`);
   }
 }
 
@@ -141,9 +153,11 @@ function quantizeKernel(xT: DType, sT: DType, target: DType, hasZp: boolean, div
   const narrow = (d: DType) => d === 'float32' || d === 'float16' || d === 'bfloat16';
   b.gridStride('n', () => {
     layoutIndex(b);
-    if (div === 'float32' && narrow(xT) && narrow(sT)) {
-      // both operands are exact floats: double quotient rounded to float32 == IEEE float division
-      b.line(`const float q = __fdiv_rn(${X.load('x[i]')}, ${S.load('s[p]')});`);
+    if (narrow(div) && narrow(xT) && narrow(sT)) {
+      // both operands are exact floats: the reference's double quotient rounded to P equals the IEEE
+      // float quotient rounded to P (double rounding is innocuous: 24 >= 2p + 2 for p = 11 and 8 bits)
+      b.line(`const float sv = ${roundToF(div, S.load('s[p]'))};`);
+      b.line(`const float q = ${roundToF(div, `__fdiv_rn(${X.load('x[i]')}, sv)`)};`);
       b.line('double r = (double)rintf(q);');
     } else {
       b.line(`const double sv = ${roundTo(div, `(double)${S.load('s[p]')}`)};`);
@@ -370,8 +384,8 @@ function qlinearMatmulKernel(aT: DType, asT: DType, bT: DType, bsT: DType, ysT: 
     b.line('const long long col = i % N;');
     b.line('const long long t = i / N;');
     b.line('const long long row = t % M;');
-    b.line('long long rem = t / M;');
     b.line('long long ao = 0, bo = 0;');
+    if (R > 0) b.line('long long rem = t / M;');
     for (let d = R - 1; d >= 0; d--) {
       b.line(d > 0 ? `{ const long long c = rem % ${dims[d]}; rem /= ${dims[d]}; ao += c * ${sa[d]}; bo += c * ${sb[d]}; }` : `{ const long long c = rem; ao += c * ${sa[d]}; bo += c * ${sb[d]}; }`);
     }
