@@ -18,3 +18,6 @@ export { runSuite, type SuiteReport } from './conformance/suite.js';
 export { Rng } from './util/rng.js';
 export { optimizeModel, formatExplain, type OptimizeOptions, type OptimizeReport } from './passes/optimize.js';
 export { cuda, CudaError, CudaOutOfMemoryError, CudaUnavailableError, NvrtcCompileError } from './runtime/index.js';
+export { Engine, sampleBindings, type EngineOptions, type EngineStats } from './engine/engine.js';
+export { loadEngine, writeEngine, readEngineFile, type EngineManifest } from './engine/engine-file.js';
+export type { Precision } from './engine/precision.js';

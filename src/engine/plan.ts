@@ -25,7 +25,7 @@ import type { KernelArg } from '../runtime/args.js';
 import { deviceType } from '../codegen/dtypes.js';
 import type { KernelSource } from '../codegen/kernel-ir.js';
 import { checkLaunch, getLowering, Unsupported, type ArgRef, type Lowered, type TensorDesc } from '../codegen/lowering.js';
-import { lowerElementwiseGroup, type ElementwiseGroup } from '../codegen/ops/elementwise.js';
+import { elementwiseReject, lowerElementwiseGroup, type ElementwiseGroup } from '../codegen/ops/elementwise.js';
 import '../codegen/ops/index.js';
 import { concreteOutputTypes, type NodeInputInfo } from './node-shapes.js';
 import { runNodeOnHost } from './host-node.js';
@@ -230,7 +230,11 @@ export class Planner {
 
   private tryDevice(node: Node, types: (ValueType | undefined)[]): string | undefined {
     const lowering = getLowering(node.op, node.domain);
-    if (!lowering) return `no GPU lowering for ${node.op}`;
+    if (!lowering) {
+      const dtypeOf = (v: string) => (v ? this.plan.values.get(v)?.dtype : undefined);
+      const why = node.outputs.length === 1 ? elementwiseReject(node, node.inputs.map(dtypeOf), dtypeOf(node.outputs[0]) ?? tensorInfo(types[0]).dtype) : undefined;
+      return why && !why.startsWith(`${node.op} is not an elementwise`) ? why : `no GPU lowering for ${node.op}`;
+    }
     if ([...node.subgraphs()].length) return 'has subgraphs';
     const host = new Set(lowering.hostInputs ?? []);
     const inputs: (TensorDesc | undefined)[] = [];

@@ -25,7 +25,7 @@ import type { Precision } from '../../src/engine/precision.js';
 const OUT = process.argv[2] ?? process.env.OUT ?? '/tmp/chimera-out';
 const CARRY = process.env.CARRY ?? '.carry';
 const FIXTURES = process.env.FIXTURES ?? path.join('test', 'fixtures', 'exporters');
-const parts = new Set((process.env.CHECK_PARTS ?? 'conformance,models,dynamic,rejit').split(','));
+const parts = new Set((process.env.CHECK_PARTS ?? 'conformance,models,dynamic,rejit,timing').split(','));
 fs.mkdirSync(OUT, { recursive: true });
 const log: string[] = [];
 const say = (s: string) => {
@@ -90,11 +90,12 @@ function modelRows(): void {
   const rows: string[] = ['| model | precision | rel L2 (worst output) | GPU steps | host steps | planned peak | naive sum | ms (2nd run) |', '|---|---|---:|---:|---:|---:|---:|---:|'];
   const files: { name: string; file: string; dims: Record<string, number>; data?: string }[] = [];
   const light = path.join(CARRY, 'light');
-  if (fs.existsSync(light)) for (const f of fs.readdirSync(light).filter((f) => f.endsWith('.onnx')).sort()) files.push({ name: f.replace('.onnx', ''), file: path.join(light, f), dims: {} });
+  const only = process.env.MODELS ? new RegExp(process.env.MODELS) : undefined;
+  if (fs.existsSync(light)) for (const f of fs.readdirSync(light).filter((f) => f.endsWith('.onnx') && (!only || only.test(f))).sort()) files.push({ name: f.replace('.onnx', ''), file: path.join(light, f), dims: {} });
   const fx = FIXTURES;
-  if (fs.existsSync(fx)) for (const d of fs.readdirSync(fx).sort()) if (fs.existsSync(path.join(fx, d, 'model.onnx'))) files.push({ name: d, file: path.join(fx, d, 'model.onnx'), dims: {}, data: path.join(fx, d) });
+  if (fs.existsSync(fx)) for (const d of fs.readdirSync(fx).sort()) if (fs.existsSync(path.join(fx, d, 'model.onnx')) && (!only || only.test(d))) files.push({ name: d, file: path.join(fx, d, 'model.onnx'), dims: {}, data: path.join(fx, d) });
   for (const m of files) {
-    for (const precision of ['fp32', 'fp16'] as Precision[]) {
+    for (const precision of (process.env.PRECISIONS ?? 'fp32,fp16').split(',') as Precision[]) {
       try {
         const model = loadModel(m.file);
         let feeds: Map<string, RuntimeValue>;
@@ -228,6 +229,36 @@ function rejit(): void {
   }
 }
 
+/** End-to-end time per run (host to host, inputs uploaded, outputs downloaded): CUDA graph vs launches. */
+function timing(): void {
+  const rows = ['| model | shape | CUDA graph: median ms | direct launches: median ms | launches per run |', '|---|---|---:|---:|---:|'];
+  const cases: [string, Record<string, number>][] = [['gpt2_dynamo', { batch: 1, seq: 128, past_seq: 0, s53: 128 }], ['bert_dynamo', { batch: 1, seq: 128 }], ['resnet18_dynamo', { batch: 1 }]];
+  for (const [name, dims] of cases) {
+    const file = path.join(FIXTURES, name, 'model.onnx');
+    if (!fs.existsSync(file)) continue;
+    const engine = new Engine(loadModel(file));
+    const feeds = feedsFor(engine.model, dims, 11);
+    for (const [k, v] of feeds) if (/mask/.test(k) && v instanceof Tensor) feeds.set(k, Tensor.from(v.dtype, [...v.shape], new Array(v.size).fill(1)));
+    const med = (graphs: boolean) => {
+      engine.setUseGraphs(graphs);
+      for (let i = 0; i < 5; i++) engine.run(feeds);
+      const ts: number[] = [];
+      for (let i = 0; i < 50; i++) {
+        const t0 = performance.now();
+        engine.run(feeds);
+        ts.push(performance.now() - t0);
+      }
+      ts.sort((a, b) => a - b);
+      return ts[25];
+    };
+    const g = med(true);
+    const l = med(false);
+    rows.push(`| ${name} | ${Object.entries(dims).map(([k, v]) => `${k}=${v}`).join(' ')} | ${g.toFixed(3)} | ${l.toFixed(3)} | ${engine.stats().lastRun?.launches} |`);
+    engine.dispose();
+  }
+  for (const r of rows) say(r);
+}
+
 async function main(): Promise<void> {
   if (!cuda.available()) {
     console.log(`CUDA unavailable: ${cuda.reason()}`);
@@ -247,6 +278,7 @@ async function main(): Promise<void> {
   await run('models', modelRows);
   await run('dynamic', dynamic);
   await run('rejit', rejit);
+  await run('timing', timing);
   await run('conformance', conformance);
   fs.writeFileSync(path.join(OUT, 'engine-check.log'), log.join('\n') + '\n');
 }
