@@ -220,6 +220,5 @@ export function printRun(r: RunReport): string {
     `outputs (${r.device === 'cuda' ? 'CUDA engine, first run incl. planning and kernel loading' : 'interpreter'}, ${r.ms.toFixed(1)} ms)`,
     ...r.outputs.map(fmtSummary),
     ...(r.relL2 ? ['relative L2 error vs the interpreter', ...Object.entries(r.relL2).map(([k, v]) => `  ${k}  ${v.toExponential(3)}`)] : []),
-    ...(r.warnings ?? []).map((w) => `warning: ${w}`),
   ].join('\n');
 }

@@ -142,7 +142,7 @@ describe('loss lowerings', () => {
     bad({ ...ctx, node: new Node({ op: c.op, inputs: ['a', 'b'], outputs: ['y'], attrs: { reduction: str('max') } }) });
   });
 
-  it.skipIf(!nvccPath())('all kernels compile with nvcc (skipped: nvcc not installed)', async () => {
+  it.skipIf(!nvccPath())(`all kernels compile with nvcc${(!nvccPath()) ? ' (skipped: nvcc not installed)' : ''}`, async () => {
     const all: KernelSource[] = [];
     for (const c of CASES) for (const x of shapes(c.spatial)) all.push(...kernelsOf(lower(ctxFor(c, x))));
     const failures = await compileAllWithNvcc(all);

@@ -212,13 +212,13 @@ describe('quantization lowerings', () => {
     }
   });
 
-  it.skipIf(!nvccPath())('compiles every kernel with nvcc (skipped: nvcc not found)', async () => {
+  it.skipIf(!nvccPath())(`compiles every kernel with nvcc${(!nvccPath()) ? ' (skipped: nvcc not found)' : ''}`, async () => {
     const failures = await compileAllWithNvcc(all);
     expect(failures.map((f) => `${f.name}\n${f.log}`).join('\n')).toBe('');
   }, 600_000);
 
   // -ptx does not check inline PTX (cvt.rn.f16.f64 etc.); assemble everything once for sm_90 with ptxas
-  it.skipIf(!nvccPath())('assembles every kernel for sm_90 (skipped: nvcc not found)', () => {
+  it.skipIf(!nvccPath())(`assembles every kernel for sm_90${(!nvccPath()) ? ' (skipped: nvcc not found)' : ''}`, () => {
     const uniq = new Map<string, KernelSource>();
     for (const k of all) uniq.set(k.name, k);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chimera-qz-'));
@@ -487,7 +487,7 @@ function emuCases(): EmuCase[] {
   return cs;
 }
 
-it.skipIf(!gppPath())('kernels run on the host through a C++ shim match the reference bit for bit (skipped: g++ not found)', () => {
+it.skipIf(!gppPath())(`kernels run on the host through a C++ shim match the reference bit for bit${(!gppPath()) ? ' (skipped: g++ not found)' : ''}`, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qzemu-'));
   const kernels = new Map<string, string>();
   const prepared = emuCases().map((c, i) => prepare(c, i, dir, kernels));

@@ -169,7 +169,7 @@ describe('reduction lowerings', () => {
     }
   });
 
-  it.skipIf(!nvccPath())('compiles every kernel with nvcc (skipped: nvcc not found)', async () => {
+  it.skipIf(!nvccPath())(`compiles every kernel with nvcc${(!nvccPath()) ? ' (skipped: nvcc not found)' : ''}`, async () => {
     const failures = await compileAllWithNvcc(all);
     expect(failures.map((f) => `${f.name}\n${f.log}`).join('\n')).toBe('');
   }, 600_000);

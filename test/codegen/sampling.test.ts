@@ -172,7 +172,7 @@ describe('sampling lowerings', () => {
     fb({ op: 'RoiAlign', ins: [T('float32', [1, 1, 4, 4, 4]), T('float32', [2, 4]), T('int64', [2])], outs: [T('float32', [2, 1, 1, 1])] });
   });
 
-  it.skipIf(!nvccPath())('every kernel compiles with nvcc (skipped: nvcc not found)', async () => {
+  it.skipIf(!nvccPath())(`every kernel compiles with nvcc${(!nvccPath()) ? ' (skipped: nvcc not found)' : ''}`, async () => {
     const all = new Map<string, KernelSource>();
     for (const [a, b] of ps) {
       for (const r of [lower(a), lower(b)]) {
@@ -413,7 +413,7 @@ function sameValues(a: Tensor, b: Tensor, tol: number): string | undefined {
 }
 
 describe('sampling kernels executed on the host (g++)', () => {
-  it.skipIf(!gppOk)('match the reference interpreter on seeded data (skipped: g++ not found)', () => {
+  it.skipIf(!gppOk)(`match the reference interpreter on seeded data${(!gppOk) ? ' (skipped: g++ not found)' : ''}`, () => {
     const cases = dataCases();
     const refs = cases.map((c) => runTensors(c.op, c.inputs, c.attrs ?? {}));
     const runs = cases.map((c, k) => {
@@ -435,7 +435,7 @@ describe('sampling kernels executed on the host (g++)', () => {
   const nodeTests = fs.existsSync(NODE_DIR)
     ? fs.readdirSync(NODE_DIR).filter((n) => /^test_(gridsample|affine_grid_[23]d(_align_corners)?$|roialign|maxunpool|col2im)/.test(n)).sort()
     : [];
-  it.skipIf(!gppOk || nodeTests.length === 0)('match the ONNX node test data (skipped: g++ or the test data not found)', () => {
+  it.skipIf(!gppOk || nodeTests.length === 0)(`match the ONNX node test data${(!gppOk || nodeTests.length === 0) ? ' (skipped: g++ or the test data not found)' : ''}`, () => {
     const runs: HostRun[] = [];
     const expected: Tensor[] = [];
     const labels: string[] = [];
