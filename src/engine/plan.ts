@@ -27,6 +27,7 @@ import type { KernelSource } from '../codegen/kernel-ir.js';
 import { checkLaunch, getLowering, Unsupported, type ArgRef, type Lowered, type TensorDesc } from '../codegen/lowering.js';
 import { elementwiseReject, lowerElementwiseGroup, type ElementwiseGroup } from '../codegen/ops/elementwise.js';
 import '../codegen/ops/index.js';
+import { EW_TABLE } from '../codegen/ops/ew-table.js';
 import { concreteOutputTypes, type NodeInputInfo } from './node-shapes.js';
 import { runNodeOnHost } from './host-node.js';
 import type { Unit } from './partition.js';
@@ -232,7 +233,7 @@ export class Planner {
     const lowering = getLowering(node.op, node.domain);
     if (!lowering) {
       const dtypeOf = (v: string) => (v ? this.plan.values.get(v)?.dtype : undefined);
-      const why = node.outputs.length === 1 ? elementwiseReject(node, node.inputs.map(dtypeOf), dtypeOf(node.outputs[0]) ?? tensorInfo(types[0]).dtype) : undefined;
+      const why = node.domain === '' && node.outputs.length === 1 && EW_TABLE[node.op] ? elementwiseReject(node, node.inputs.map(dtypeOf), dtypeOf(node.outputs[0]) ?? tensorInfo(types[0]).dtype) : undefined;
       return why && !why.startsWith(`${node.op} is not an elementwise`) ? why : `no GPU lowering for ${node.op}`;
     }
     if ([...node.subgraphs()].length) return 'has subgraphs';
