@@ -17,7 +17,7 @@ import { dimSymbols } from '../ir/symbolic.js';
 import { getLowering } from '../codegen/lowering.js';
 import type { KernelSource } from '../codegen/kernel-ir.js';
 import { partition, type Unit } from './partition.js';
-import { DynamicShapes, Planner, type Plan } from './plan.js';
+import { DynamicShapes, MAX_PLANS, Planner, type Plan } from './plan.js';
 import { planMemory, type MemoryPlan } from './memory.js';
 import { applyPrecision, type Precision } from './precision.js';
 import { KernelLibrary, type Progress } from './kernels.js';
@@ -151,7 +151,12 @@ export class Engine {
   planFor(feeds: ReadonlyMap<string, RuntimeValue>): { plan?: Plan; mem?: MemoryPlan; dynamic?: string; key: string } {
     const sig = this.signature(feeds);
     let e = this.plans.get(sig.key);
-    if (!e) {
+    if (e) {
+      // most recently used last (the cache is LRU-capped: a long decode loop makes one signature per step)
+      this.plans.delete(sig.key);
+      this.plans.set(sig.key, e);
+    } else {
+      if (this.plans.size >= MAX_PLANS) this.plans.delete(this.plans.keys().next().value!);
       try {
         const plan = new Planner({ model: this.model, units: this.units, hostValues: this.hostValues, ...sig }).run();
         e = { plan, mem: planMemory(plan) };

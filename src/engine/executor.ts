@@ -22,8 +22,9 @@ import { ChimeraError, asChimeraError } from '../errors.js';
 import { deviceType } from '../codegen/dtypes.js';
 import type { KernelLibrary } from './kernels.js';
 import type { MemoryPlan } from './memory.js';
-import type { DeviceStep, HostStep, Plan, PlanValue, Step } from './plan.js';
+import { MAX_PLANS, type DeviceStep, type HostStep, type Plan, type PlanValue, type Step } from './plan.js';
 import { runNodeOnHost } from './host-node.js';
+
 
 interface PreparedPlan {
   plan: Plan;
@@ -73,10 +74,18 @@ export class DeviceExecutor {
   /** Runs a static plan. `feeds` are the caller's inputs (already checked against the plan's types). */
   runStatic(plan: Plan, mem: MemoryPlan, feeds: ReadonlyMap<string, RuntimeValue>): Map<string, RuntimeValue> {
     let p = this.prepared.get(plan.key);
+    if (p) this.prepared.delete(plan.key);
     if (!p || p.plan !== plan) {
+      p?.graph?.dispose();
       p = { plan, mem, runs: 0 };
-      this.prepared.set(plan.key, p);
+      // LRU: keep the graphs of the most recent signatures only
+      while (this.prepared.size >= MAX_PLANS) {
+        const [k, old] = this.prepared.entries().next().value!;
+        old.graph?.dispose();
+        this.prepared.delete(k);
+      }
     }
+    this.prepared.set(plan.key, p);
     if (!this.arena || this.arena.size < mem.arenaBytes) {
       const old = this.arena;
       this.arena = undefined;

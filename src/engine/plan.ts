@@ -32,6 +32,9 @@ import { concreteOutputTypes, type NodeInputInfo } from './node-shapes.js';
 import { runNodeOnHost } from './host-node.js';
 import type { Unit } from './partition.js';
 
+/** Signatures whose plans (and CUDA graphs) an engine keeps; older ones are re-planned when they recur. */
+export const MAX_PLANS = 64;
+
 /** Outputs larger than this are not folded at plan time (they are computed on the device). */
 const FOLD_LIMIT = 1 << 20;
 

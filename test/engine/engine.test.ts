@@ -154,3 +154,15 @@ describe('engine file', () => {
     expect(() => readEngineFile(gpt)).toThrow(/not a chimera engine/);
   });
 });
+
+describe('plan cache', () => {
+  it('keeps at most MAX_PLANS signatures (a long decode loop does not grow without bound)', async () => {
+    const { MAX_PLANS } = await import('../../src/engine/plan.js');
+    const e = new Engine(loadModel(gpt));
+    for (let past = 0; past < MAX_PLANS + 5; past++) e.planFor(feedsAt(e, { batch: 1, seq: 1, past_seq: past, s53: past + 1 }));
+    expect(e.planned().size).toBe(MAX_PLANS);
+    // the most recent signature is kept
+    const last = e.signature(feedsAt(e, { batch: 1, seq: 1, past_seq: MAX_PLANS + 4, s53: MAX_PLANS + 5 })).key;
+    expect(e.planned().has(last)).toBe(true);
+  });
+});
