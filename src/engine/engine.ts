@@ -186,6 +186,18 @@ export class Engine {
     return run.finish(plan);
   }
 
+  /**
+   * Device time per run of a signature (CUDA events around graph replays, inputs in place, median of
+   * `repeats` batches of `iters`). For benchmarks; `run` first checks outputs.
+   */
+  time(feeds: ReadonlyMap<string, RuntimeValue> | Record<string, RuntimeValue>, iters = 20, repeats = 7): { medianMs: number; samplesMs: number[]; mode: 'graph' | 'launches' } {
+    const map = feeds instanceof Map ? feeds : new Map(Object.entries(feeds));
+    const p = this.planFor(map);
+    if (!p.plan || !p.mem) throw new ChimeraError('E_USAGE', `this signature runs eagerly (${p.dynamic}); only static plans are timed`);
+    this.executor ??= new DeviceExecutor(this.model, this.library);
+    return this.executor.timeStatic(p.plan, p.mem, map, iters, repeats);
+  }
+
   /** Compiles every kernel the plans made so far need (NVRTC, disk-cached). */
   compile(arch: string, progress?: Progress): void {
     this.library.compileMissing(arch, progress);

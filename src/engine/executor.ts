@@ -16,7 +16,7 @@ import { Tensor } from '../ir/tensor.js';
 import type { RuntimeValue } from '../ref/kernel.js';
 import type { Model } from '../ir/graph.js';
 import { packArgs, type KernelArg, type PackedArgs } from '../runtime/args.js';
-import { DeviceBuffer, Stream, type GraphExec } from '../runtime/cuda.js';
+import { DeviceBuffer, Event, Stream, type GraphExec } from '../runtime/cuda.js';
 import { tensorFromRaw, tensorToRaw } from '../onnx/tensor-io.js';
 import { ChimeraError, asChimeraError } from '../errors.js';
 import { deviceType } from '../codegen/dtypes.js';
@@ -164,6 +164,40 @@ export class DeviceExecutor {
     this.lastRun = { mode: 'launches', launches, hostSteps };
     p.runs++;
     return this.collect(plan, hostValues, ptrOf);
+  }
+
+  /**
+   * Device time of a static plan: after one full run (which captures the graph), `iters` replays are
+   * timed with CUDA events on the engine's stream, in `repeats` batches; returns the median ms per run.
+   * Inputs stay in place (no host copies are timed). Plans with host steps are not timed here.
+   */
+  timeStatic(plan: Plan, mem: MemoryPlan, feeds: ReadonlyMap<string, RuntimeValue>, iters = 20, repeats = 7): { medianMs: number; samplesMs: number[]; mode: 'graph' | 'launches' } {
+    this.runStatic(plan, mem, feeds);
+    const p = this.prepared.get(plan.key)!;
+    if (plan.steps.some((s) => s.kind === 'host')) throw new ChimeraError('E_USAGE', 'a plan with host steps cannot be timed on the device alone');
+    const deviceSteps = plan.steps.filter((s): s is DeviceStep => s.kind === 'device');
+    const once = () => {
+      if (p.graph) p.graph.launch(this.stream);
+      else deviceSteps.forEach((s, i) => s.launches.forEach((l, j) => this.kernels.get(l.kernel.name).launch({ grid: l.grid, block: l.block, sharedBytes: l.sharedBytes, stream: this.stream, args: p.packed![i][j] })));
+    };
+    for (let i = 0; i < 3; i++) once();
+    const start = Event.create();
+    const end = Event.create();
+    const samples: number[] = [];
+    try {
+      for (let r = 0; r < repeats; r++) {
+        start.record(this.stream);
+        for (let i = 0; i < iters; i++) once();
+        end.record(this.stream);
+        end.synchronize();
+        samples.push(Event.elapsedMs(start, end) / iters);
+      }
+    } finally {
+      start.dispose();
+      end.dispose();
+    }
+    const sorted = [...samples].sort((a, b) => a - b);
+    return { medianMs: sorted[Math.floor(sorted.length / 2)], samplesMs: samples, mode: p.graph ? 'graph' : 'launches' };
   }
 
   /** Downloads a device value as a tensor. */
