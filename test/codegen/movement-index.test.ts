@@ -2,43 +2,20 @@
 // ConstantOfShape, EyeLike): launch well-formedness, shape independence of the kernel text, argument
 // values, fallbacks, and nvcc compilation of every kernel.
 import { describe, expect, it } from 'vitest';
-import { Node, type AttrValue } from '../../src/ir/graph.js';
+import type { AttrValue } from '../../src/ir/graph.js';
 import type { DType } from '../../src/ir/dtype.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import type { KernelSource } from '../../src/codegen/kernel-ir.js';
-import { checkLaunch, getLowering, Unsupported, type Lowered, type TensorDesc } from '../../src/codegen/lowering.js';
+import { Unsupported, type Lowered } from '../../src/codegen/lowering.js';
 import '../../src/codegen/ops/movement-index.js';
 import { compileAllWithNvcc, nvccPath } from './nvcc.js';
+import { checkCase, flt, i64, int, ints, lowerCase, str, T, type LowerCase } from './helpers.js';
 
-interface Case {
-  op: string;
-  ins: (TensorDesc | undefined)[];
-  outs: TensorDesc[];
-  attrs?: Record<string, AttrValue>;
-  host?: Record<number, Tensor>;
-}
+type Case = LowerCase;
+const lower = lowerCase;
+const check = checkCase;
 
-const T = (dtype: DType, shape: number[]): TensorDesc => ({ dtype, shape });
-const int = (v: number): AttrValue => ({ type: 'int', value: BigInt(v) });
-const ints = (v: number[]): AttrValue => ({ type: 'ints', value: v.map(BigInt) });
-const flt = (v: number): AttrValue => ({ type: 'float', value: v });
-const str = (v: string): AttrValue => ({ type: 'string', value: v });
-const i64 = (v: number[]): Tensor => Tensor.from('int64', [v.length], v);
 const f32 = (v: number[]): Tensor => Tensor.from('float32', [v.length], v);
-
-function lower(c: Case): Lowered {
-  const names = c.ins.map((t, i) => (t ? `x${i}` : ''));
-  const node = new Node({ op: c.op, inputs: names, outputs: c.outs.map((_, i) => `y${i}`), attrs: c.attrs ?? {} });
-  const l = getLowering(c.op);
-  if (!l) throw new Error(`no lowering for ${c.op}`);
-  return l.lower({ node, inputs: c.ins, outputs: c.outs, hostValue: (i) => c.host?.[i] });
-}
-
-function check(c: Case): Lowered {
-  const r = lower(c);
-  for (const l of r.launches) expect(checkLaunch(l, { inputs: c.ins.length, outputs: c.outs.length, scratch: r.scratch?.length ?? 0 })).toEqual([]);
-  return r;
-}
 
 const kernelsOf = (r: Lowered): string[] => [...r.launches.map((l) => l.kernel.name), ...(r.variants ?? []).map((k) => k.name)].sort();
 const scalars = (r: Lowered, li = 0): number[] => r.launches[li].args.flatMap((a) => ('kind' in a && a.kind === 'i64' ? [Number(a.value)] : []));

@@ -18,6 +18,7 @@ import '../../src/codegen/ops/quantize.js';
 import '../../src/ref/kernels/index.js';
 import { getKernel, type KernelContext, type RuntimeValue } from '../../src/ref/kernel.js';
 import { compileAllWithNvcc, nvccPath } from './nvcc.js';
+import { kernelNameSet, kernelSources } from './helpers.js';
 
 const int = (v: number): AttrValue => ({ type: 'int', value: BigInt(v) });
 
@@ -149,8 +150,8 @@ function lower(c: Case, ins: In[]): Lowered {
   return getLowering(c.op)!.lower(ctx);
 }
 
-const kernelsOf = (l: Lowered): KernelSource[] => [...l.launches.map((x) => x.kernel), ...(l.variants ?? [])];
-const nameSet = (l: Lowered) => [...new Set(kernelsOf(l).map((k) => k.name))].sort();
+const kernelsOf = kernelSources;
+const nameSet = kernelNameSet;
 
 const ALL = cases();
 

@@ -16,6 +16,7 @@ import '../../src/codegen/ops/softmax.js';
 import '../../src/ref/kernels/index.js';
 import { getKernel, type KernelContext, type RuntimeValue } from '../../src/ref/kernel.js';
 import { compileAllWithNvcc, nvccPath } from './nvcc.js';
+import { kernelNameSet, kernelSources } from './helpers.js';
 
 const int = (v: number): AttrValue => ({ type: 'int', value: BigInt(v) });
 
@@ -135,8 +136,8 @@ function lower(c: Case, shape: number[]): { l: Lowered; out: TensorDesc } {
   return { l: low.lower(ctx), out };
 }
 
-const kernelsOf = (l: Lowered): KernelSource[] => [...l.launches.map((x) => x.kernel), ...(l.variants ?? [])];
-const nameSet = (l: Lowered) => [...new Set(kernelsOf(l).map((k) => k.name))].sort();
+const kernelsOf = kernelSources;
+const nameSet = kernelNameSet;
 
 const ALL = cases();
 

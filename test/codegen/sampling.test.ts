@@ -13,7 +13,7 @@ import type { DType } from '../../src/ir/dtype.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import type { KernelSource } from '../../src/codegen/kernel-ir.js';
 import { dt as devType } from '../../src/codegen/dtypes.js';
-import { checkLaunch, getLowering, Unsupported, type Lowered, type TensorDesc } from '../../src/codegen/lowering.js';
+import { getLowering, Unsupported, type Lowered, type TensorDesc } from '../../src/codegen/lowering.js';
 import '../../src/codegen/ops/sampling.js';
 import '../../src/ref/kernels/sampling.js';
 import '../../src/ref/kernels/roi.js';
@@ -24,35 +24,11 @@ import { Rng } from '../../src/util/rng.js';
 import { loadModel } from '../../src/onnx/import.js';
 import { listDataSets, readValueFile } from '../../src/conformance/test-data.js';
 import { compileAllWithNvcc, nvccPath } from './nvcc.js';
+import { checkCase, flt, i64, int, ints, lowerCase, str, T, type LowerCase } from './helpers.js';
 
-interface Case {
-  op: string;
-  ins: (TensorDesc | undefined)[];
-  outs: TensorDesc[];
-  attrs?: Record<string, AttrValue>;
-  host?: Record<number, Tensor>;
-}
-
-const T = (dtype: DType, shape: number[]): TensorDesc => ({ dtype, shape });
-const int = (v: number): AttrValue => ({ type: 'int', value: BigInt(v) });
-const ints = (v: number[]): AttrValue => ({ type: 'ints', value: v.map(BigInt) });
-const flt = (v: number): AttrValue => ({ type: 'float', value: v });
-const str = (v: string): AttrValue => ({ type: 'string', value: v });
-const i64 = (v: number[]): Tensor => Tensor.from('int64', [v.length], v);
-
-function lower(c: Case): Lowered {
-  const names = c.ins.map((t, i) => (t ? `x${i}` : ''));
-  const node = new Node({ op: c.op, inputs: names, outputs: c.outs.map((_, i) => `y${i}`), attrs: c.attrs ?? {} });
-  const l = getLowering(c.op);
-  if (!l) throw new Error(`no lowering for ${c.op}`);
-  return l.lower({ node, inputs: c.ins, outputs: c.outs, hostValue: (i) => c.host?.[i] });
-}
-
-function check(c: Case): Lowered {
-  const r = lower(c);
-  for (const l of r.launches) expect(checkLaunch(l, { inputs: c.ins.length, outputs: c.outs.length, scratch: r.scratch?.length ?? 0 })).toEqual([]);
-  return r;
-}
+type Case = LowerCase;
+const lower = lowerCase;
+const check = checkCase;
 
 const kernelsOf = (r: Lowered): string[] => [...new Set([...r.launches.map((l) => l.kernel.name), ...(r.variants ?? []).map((k) => k.name)])].sort();
 const FLOATS: DType[] = ['float32', 'float16', 'bfloat16', 'float64'];

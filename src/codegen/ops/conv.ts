@@ -2,7 +2,7 @@
  * Convolution lowerings: Conv (any spatial rank) and ConvTranspose.
  *
  * Geometry (pads from auto_pad, output sizes) is resolved on the host with the reference interpreter's
- * window code (src/ref/kernels/conv-geom.ts) and passed to the kernels as 64-bit arguments.
+ * window code (src/ref/kernels/conv-geom.ts, conv-transpose.ts) and passed to the kernels as 64-bit arguments.
  *
  * Conv kernels (all built for every node of a given rank/dtype/bias presence; the one not launched is
  * listed in `variants`):
@@ -22,6 +22,7 @@ import type { Node } from '../../ir/graph.js';
 import type { DType } from '../../ir/dtype.js';
 import type { KernelContext } from '../../ref/kernel.js';
 import { kernelShape, windowGeometry, type GeometryOptions, type WindowGeometry } from '../../ref/kernels/conv-geom.js';
+import { transposeGeometry, type TransposeGeometry } from '../../ref/kernels/conv-transpose.js';
 import { dt, hasDeviceType, type DeviceType } from '../dtypes.js';
 import { KernelBuilder, type KernelSource } from '../kernel-ir.js';
 import { a64, elementCount, grid1d, registerLowerings, unsupported, type ArgRef, type Launch, type LowerContext, type Lowered, type TensorDesc } from '../lowering.js';
@@ -185,9 +186,27 @@ function gemm2dKernel(t: DeviceType, bias: boolean): KernelSource {
   return b.build();
 }
 
-/** Direct convolution, one thread per output element, any spatial rank r. */
-function directKernel(t: DeviceType, r: number, bias: boolean): KernelSource {
-  const b = new KernelBuilder('conv', 256);
+/** The scalar parameters of the one-thread-per-output window kernels (direct Conv and ConvTranspose). */
+interface WindowParams {
+  M: string; Cg: string; Mg: string; inSize: string; kSize: string;
+  ins: string[]; ks: string[]; ss: string[]; ds: string[]; ps: string[];
+}
+
+/**
+ * A kernel with one thread per output element of a rank-r window op: output coordinates o<d>, the batch
+ * n and feature map m are decomposed, then one nested loop per spatial dim over the kernel offsets k<d>
+ * (`index` emits the lines finding input position i<d> or skipping), and an inner loop over the group's
+ * input channels accumulates x · w (`weight` is the weight element for channel c at flat offset wo<d>).
+ * Params: x, w, [bias], y, total, C, M, Cg, Mg, inSize, kSize, then per spatial dim isz, osz, ksz, str,
+ * dil, pad.
+ */
+function windowKernel(name: string, t: DeviceType, r: number, bias: boolean, spec: {
+  group: (p: WindowParams) => string;
+  weights: (p: WindowParams, w: string) => string[];
+  index: (p: WindowParams, d: number) => string[];
+  weight: (p: WindowParams, d: number) => string;
+}): KernelSource {
+  const b = new KernelBuilder(name, 256);
   const T = t.math;
   const x = b.input('x', t.storage);
   const w = b.input('w', t.storage);
@@ -202,24 +221,24 @@ function directKernel(t: DeviceType, r: number, bias: boolean): KernelSource {
   const ss = b.i64s('str', r);
   const ds = b.i64s('dil', r);
   const ps = b.i64s('pad', r);
+  const p: WindowParams = { M, Cg, Mg, inSize, kSize, ins, ks, ss, ds, ps };
   b.gridStride(total, () => {
     b.line('long long rem = i;');
     for (let d = r - 1; d >= 0; d--) b.line(`const long long o${d} = rem % ${outs[d]}; rem /= ${outs[d]};`);
-    b.line(`const long long m = rem % ${M}, n = rem / ${M};`, `const long long g = m / ${Mg};`);
+    b.line(`const long long m = rem % ${M}, n = rem / ${M};`, spec.group(p));
     b.line(`const ${t.storage}* xg = ${x} + (n * ${C} + g * ${Cg}) * ${inSize};`);
-    b.line(`const ${t.storage}* wm = ${w} + m * ${Cg} * ${kSize};`);
+    b.line(...spec.weights(p, w));
     b.line(`${T} acc = (${T})0;`);
     const loop = (d: number): void => {
       const xo = d === 0 ? '' : `xo${d - 1} * ${ins[d]} + `;
       const wo = d === 0 ? '' : `wo${d - 1} * ${ks[d]} + `;
       b.block(`for (long long k${d} = 0; k${d} < ${ks[d]}; k${d}++)`, () => {
-        b.line(`const long long i${d} = o${d} * ${ss[d]} - ${ps[d]} + k${d} * ${ds[d]};`);
-        b.line(`if (i${d} < 0 || i${d} >= ${ins[d]}) continue;`);
+        b.line(...spec.index(p, d));
         b.line(`const long long xo${d} = ${xo}i${d}, wo${d} = ${wo}k${d};`);
         if (d + 1 < r) loop(d + 1);
         else {
           b.block(`for (long long c = 0; c < ${Cg}; c++)`, () => {
-            b.line(`acc += ${t.load(`xg[c * ${inSize} + xo${d}]`)} * ${t.load(`wm[c * ${kSize} + wo${d}]`)};`);
+            b.line(`acc += ${t.load(`xg[c * ${inSize} + xo${d}]`)} * ${t.load(spec.weight(p, d))};`);
           });
         }
       });
@@ -229,6 +248,24 @@ function directKernel(t: DeviceType, r: number, bias: boolean): KernelSource {
     b.line(`${y}[i] = ${t.store('acc')};`);
   });
   return b.build();
+}
+
+/** windowKernel's per-dim arguments: isz, osz, ksz, str, dil, pad. */
+function windowArgs(inSp: readonly number[], g: TransposeGeometry | WindowGeometry): ArgRef[] {
+  return [...inSp, ...g.out, ...g.kernel, ...g.strides, ...g.dilations, ...g.padsBegin].map(a64);
+}
+
+/** Direct convolution, one thread per output element, any spatial rank r. */
+function directKernel(t: DeviceType, r: number, bias: boolean): KernelSource {
+  return windowKernel('conv', t, r, bias, {
+    group: ({ Mg }) => `const long long g = m / ${Mg};`,
+    weights: ({ Cg, kSize }, w) => [`const ${t.storage}* wm = ${w} + m * ${Cg} * ${kSize};`],
+    index: ({ ins, ss, ds, ps }, d) => [
+      `const long long i${d} = o${d} * ${ss[d]} - ${ps[d]} + k${d} * ${ds[d]};`,
+      `if (i${d} < 0 || i${d} >= ${ins[d]}) continue;`,
+    ],
+    weight: ({ kSize }, d) => `wm[c * ${kSize} + wo${d}]`,
+  });
 }
 
 function lowerConv(ctx: LowerContext): Lowered {
@@ -291,7 +328,7 @@ function lowerConv(ctx: LowerContext): Lowered {
       kernel: direct,
       ...grid1d(total),
       args: [...ptrs, a64(total), ...[C, M, Cg, Mg, inSize, kSize].map(a64),
-        ...inSp.map(a64), ...geom.out.map(a64), ...geom.kernel.map(a64), ...geom.strides.map(a64), ...geom.dilations.map(a64), ...geom.padsBegin.map(a64)],
+        ...windowArgs(inSp, geom)],
     };
   }
   return { launches: [launch], variants: all.filter((k) => k !== launch.kernel) };
@@ -300,100 +337,23 @@ function lowerConv(ctx: LowerContext): Lowered {
 // ---------------------------------------------------------------------------------------------------
 // ConvTranspose
 
-interface TransposeGeometry {
-  kernel: number[];
-  strides: number[];
-  dilations: number[];
-  padsBegin: number[];
-  out: number[];
-}
-
-/**
- * ConvTranspose geometry per the ONNX spec (the ref keeps its version private): the full output is
- * stride·(in-1) + output_padding + (k-1)·dilation + 1; explicit pads trim it, or output_shape (given, or
- * in·stride under SAME_*) fixes it and the total padding is split (SAME_UPPER: the smaller half first).
- */
-function transposeGeometry(node: Node, inSp: readonly number[], kernel: number[]): TransposeGeometry {
-  const r = inSp.length;
-  const strides = node.ints('strides', new Array<number>(r).fill(1));
-  const dilations = node.ints('dilations', new Array<number>(r).fill(1));
-  const outPad = node.ints('output_padding', new Array<number>(r).fill(0));
-  if (strides.length !== r || dilations.length !== r || outPad.length !== r) unsupported(`ConvTranspose: strides, dilations and output_padding need ${r} values each`);
-  if (strides.some((s) => s < 1) || dilations.some((d) => d < 1)) unsupported('ConvTranspose: strides and dilations must be positive');
-  const autoPad = node.string('auto_pad', 'NOTSET');
-  if (!['NOTSET', 'VALID', 'SAME_UPPER', 'SAME_LOWER'].includes(autoPad)) unsupported(`ConvTranspose: unknown auto_pad '${autoPad}'`);
-  let outShape = node.has('output_shape') ? node.ints('output_shape') : undefined;
-  if (outShape && outShape.length === r + 2) outShape = outShape.slice(2);
-  if (outShape && outShape.length !== r) unsupported(`ConvTranspose: output_shape has ${outShape.length} values, expected ${r}`);
-  if (!outShape && (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER')) outShape = inSp.map((d, i) => d * strides[i]);
-  const pads = autoPad === 'NOTSET' ? node.ints('pads', new Array<number>(2 * r).fill(0)) : new Array<number>(2 * r).fill(0);
-  if (pads.length !== 2 * r) unsupported(`ConvTranspose: pads has ${pads.length} values, expected ${2 * r}`);
-  const padsBegin = new Array<number>(r).fill(0);
-  const out = new Array<number>(r).fill(0);
-  for (let i = 0; i < r; i++) {
-    const full = strides[i] * (inSp[i] - 1) + outPad[i] + (kernel[i] - 1) * dilations[i] + 1;
-    if (outShape) {
-      const totalPad = full - outShape[i];
-      const half = Math.floor(totalPad / 2);
-      padsBegin[i] = autoPad === 'SAME_UPPER' ? half : totalPad - half;
-      out[i] = outShape[i];
-    } else {
-      padsBegin[i] = pads[i];
-      out[i] = full - pads[i] - pads[i + r];
-    }
-  }
-  if (out.some((o) => o < 0)) unsupported(`ConvTranspose: output shape [${out.join(',')}] is negative`);
-  return { kernel, strides, dilations, padsBegin, out };
-}
-
 /** Gather ConvTranspose: one thread per output element; any spatial rank r. */
 function transposeKernel(t: DeviceType, r: number, bias: boolean): KernelSource {
-  const b = new KernelBuilder('convt', 256);
-  const T = t.math;
-  const x = b.input('x', t.storage);
-  const w = b.input('w', t.storage);
-  const bs = bias ? b.input('bias', t.storage) : undefined;
-  const y = b.output('y', t.storage);
-  const total = b.i64('total');
-  const [C, M, Cg, Mg, inSize, kSize] = ['C', 'M', 'Cg', 'Mg', 'inSize', 'kSize'].map((n) => b.i64(n));
-  // (parameter names must not collide with the loop locals o<d>, i<d>, k<d>, t<d>, xo<d>, wo<d>)
-  const ins = b.i64s('isz', r);
-  const outs = b.i64s('osz', r);
-  const ks = b.i64s('ksz', r);
-  const ss = b.i64s('str', r);
-  const ds = b.i64s('dil', r);
-  const ps = b.i64s('pad', r);
-  b.gridStride(total, () => {
-    b.line('long long rem = i;');
-    for (let d = r - 1; d >= 0; d--) b.line(`const long long o${d} = rem % ${outs[d]}; rem /= ${outs[d]};`);
-    b.line(`const long long m = rem % ${M}, n = rem / ${M};`, `const long long g = m / ${Mg}, mm = m - g * ${Mg};`);
-    b.line(`const ${t.storage}* xg = ${x} + (n * ${C} + g * ${Cg}) * ${inSize};`);
+  return windowKernel('convt', t, r, bias, {
+    group: ({ Mg }) => `const long long g = m / ${Mg}, mm = m - g * ${Mg};`,
     // W is [C, Mg, k...]: channel c of group g, output map mm
-    b.line(`const ${t.storage}* wg = ${w} + (g * ${Cg} * ${Mg} + mm) * ${kSize};`);
-    b.line(`const long long wcs = ${Mg} * ${kSize};`);
-    b.line(`${T} acc = (${T})0;`);
-    const loop = (d: number): void => {
-      const xo = d === 0 ? '' : `xo${d - 1} * ${ins[d]} + `;
-      const wo = d === 0 ? '' : `wo${d - 1} * ${ks[d]} + `;
-      b.block(`for (long long k${d} = 0; k${d} < ${ks[d]}; k${d}++)`, () => {
-        b.line(`const long long t${d} = o${d} + ${ps[d]} - k${d} * ${ds[d]};`);
-        b.line(`if (t${d} < 0 || t${d} % ${ss[d]} != 0) continue;`);
-        b.line(`const long long i${d} = t${d} / ${ss[d]};`);
-        b.line(`if (i${d} >= ${ins[d]}) continue;`);
-        b.line(`const long long xo${d} = ${xo}i${d}, wo${d} = ${wo}k${d};`);
-        if (d + 1 < r) loop(d + 1);
-        else {
-          b.block(`for (long long c = 0; c < ${Cg}; c++)`, () => {
-            b.line(`acc += ${t.load(`xg[c * ${inSize} + xo${d}]`)} * ${t.load(`wg[c * wcs + wo${d}]`)};`);
-          });
-        }
-      });
-    };
-    loop(0);
-    if (bs) b.line(`acc += ${t.load(`${bs}[m]`)};`);
-    b.line(`${y}[i] = ${t.store('acc')};`);
+    weights: ({ Cg, Mg, kSize }, w) => [
+      `const ${t.storage}* wg = ${w} + (g * ${Cg} * ${Mg} + mm) * ${kSize};`,
+      `const long long wcs = ${Mg} * ${kSize};`,
+    ],
+    index: ({ ins, ss, ds, ps }, d) => [
+      `const long long t${d} = o${d} + ${ps[d]} - k${d} * ${ds[d]};`,
+      `if (t${d} < 0 || t${d} % ${ss[d]} != 0) continue;`,
+      `const long long i${d} = t${d} / ${ss[d]};`,
+      `if (i${d} >= ${ins[d]}) continue;`,
+    ],
+    weight: (_, d) => `wg[c * wcs + wo${d}]`,
   });
-  return b.build();
 }
 
 function lowerConvTranspose(ctx: LowerContext): Lowered {
@@ -414,7 +374,8 @@ function lowerConvTranspose(ctx: LowerContext): Lowered {
   const M = Mg * group;
   if (B && (B.shape.length !== 1 || B.shape[0] !== M)) unsupported(`ConvTranspose: bias must have shape [${M}]`);
   const inSp = X.shape.slice(2);
-  const geom = transposeGeometry(node, inSp, kernelShape(geometryContext(node), Wt.shape.slice(2)));
+  const gctx = geometryContext(node);
+  const geom = transposeGeometry(gctx, inSp, kernelShape(gctx, Wt.shape.slice(2)));
   const outShape = [N, M, ...geom.out];
   if (!sameShape(outShape, ctx.outputs[0].shape)) unsupported(`ConvTranspose: output shape [${ctx.outputs[0].shape.join(',')}] differs from the computed [${outShape.join(',')}]`);
   const t = dt(X.dtype);
@@ -428,7 +389,7 @@ function lowerConvTranspose(ctx: LowerContext): Lowered {
       kernel,
       ...grid1d(total),
       args: [...ptrs, a64(total), ...[C, M, Cg, Mg, elementCount(inSp), elementCount(geom.kernel)].map(a64),
-        ...inSp.map(a64), ...geom.out.map(a64), ...geom.kernel.map(a64), ...geom.strides.map(a64), ...geom.dilations.map(a64), ...geom.padsBegin.map(a64)],
+        ...windowArgs(inSp, geom)],
     }],
   };
 }

@@ -23,6 +23,7 @@
 import { deviceType, literal, type DeviceType } from '../dtypes.js';
 import { KernelBuilder, type KernelSource } from '../kernel-ir.js';
 import { a64, grid1d, registerLowerings, unsupported, type ArgRef, type LowerContext, type Lowered } from '../lowering.js';
+import { blockReduceHelpers } from './common.js';
 
 const MAXT = 256;
 /** the single reduction block: fixed size (power of two), so the summation order depends on the shape only */
@@ -183,33 +184,6 @@ function lowerNll(ctx: LowerContext): Lowered {
 // ---------------------------------------------------------------------------------------------------
 // SoftmaxCrossEntropyLoss
 
-/** block-wide NaN-propagating max and sum for blockDim.x a multiple of 32 (≤ 1024); every thread gets the result */
-function blockHelpers(M: string): string {
-  return [
-    `__device__ __forceinline__ ${M} chm_lmax(${M} a, ${M} b) { return (b > a || b != b) ? b : a; }`,
-    `__device__ __forceinline__ ${M} chm_lblock_max(${M} v, ${M}* sh) {`,
-    `  for (int o = 16; o > 0; o >>= 1) v = chm_lmax(v, __shfl_xor_sync(0xffffffffu, v, o));`,
-    `  const int w = threadIdx.x >> 5, l = threadIdx.x & 31, nw = blockDim.x >> 5;`,
-    `  if (l == 0) sh[w] = v;`,
-    `  __syncthreads();`,
-    `  v = sh[l < nw ? l : 0];`,
-    `  for (int o = 16; o > 0; o >>= 1) v = chm_lmax(v, __shfl_xor_sync(0xffffffffu, v, o));`,
-    `  __syncthreads();`,
-    `  return v;`,
-    `}`,
-    `__device__ __forceinline__ ${M} chm_lblock_sum(${M} v, ${M}* sh) {`,
-    `  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);`,
-    `  const int w = threadIdx.x >> 5, l = threadIdx.x & 31, nw = blockDim.x >> 5;`,
-    `  if (l == 0) sh[w] = v;`,
-    `  __syncthreads();`,
-    `  v = l < nw ? sh[l] : (${M})0;`,
-    `  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);`,
-    `  __syncthreads();`,
-    `  return v;`,
-    `}`,
-  ].join('\n');
-}
-
 type SceVariant = 'thread' | 'row';
 
 /** params: x, tg, [w], then y (none) or sl, sw (scratch), then [lp], lanes, C, D, [ignore_index] */
@@ -218,7 +192,7 @@ function buildSceLane(s: Spec, variant: SceVariant): KernelSource {
   const t = s.t;
   const red = s.reduction !== 'none';
   const b = new KernelBuilder('loss', MAXT);
-  b.helpers(blockHelpers(M));
+  b.helpers(blockReduceHelpers(M, { max: 'chm_lmax', blockMax: 'chm_lblock_max', blockSum: 'chm_lblock_sum' }));
   const { x, tg, w } = declareInputs(b, s);
   const y = red ? undefined : b.output('y', t.storage);
   const sl = red ? b.output('sl', M) : undefined;

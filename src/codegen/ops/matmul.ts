@@ -331,6 +331,30 @@ function matmulShapes(aShape: readonly number[], bShape: readonly number[]): Mat
   };
 }
 
+/**
+ * The size arguments of a batched product (M, N, lda = K, 1, ldb = N, 1, batches, batch dims, A and B
+ * batch strides). With `fold` and a foldable batch (B shared, A's batch entries contiguous rows), the
+ * batch is folded into M: one [batches*M, K] x [K, N] product.
+ */
+function batchedArgs(s: MatmulShapes, fold: boolean): { M: number; N: number; batches: number; sizeArgs: ArgRef[] } {
+  let { M } = s;
+  let batches = elementCount(s.batchShape);
+  let bd = s.batchShape, as = s.aBatchStrides, bs = s.bBatchStrides;
+  if (fold && s.foldable && batches > 1) {
+    M = batches * M;
+    batches = 1;
+    bd = bd.map(() => 1);
+    as = as.map(() => 0);
+    bs = bs.map(() => 0);
+  }
+  const { K, N } = s;
+  const sizeArgs = [
+    a64(M), a64(N), a64(K), a64(K), a64(1), a64(N), a64(1),
+    a64(batches), ...bd.map(a64), ...as.map(a64), ...bs.map(a64),
+  ];
+  return { M, N, batches, sizeArgs };
+}
+
 function accFor(t: DeviceType): AccType | undefined {
   if (t.kind === 'float') return t.math === 'double' ? 'double' : 'float';
   if (t.kind === 'int' || t.kind === 'uint') return t.bytes === 8 ? 'unsigned long long' : 'unsigned int';
@@ -383,23 +407,8 @@ function lowerMatMul(ctx: LowerContext): Lowered {
   const R = s.batchShape.length;
   const cfg: MmKernelConfig = { a: t, b: t, y: t, acc, aKContig: true, bNContig: true, batchRank: R };
   if (elementCount(s.outShape) === 0) return variantsOnly(cfg);
-  let { M } = s;
-  let batches = elementCount(s.batchShape);
-  let bd = s.batchShape, as = s.aBatchStrides, bs = s.bBatchStrides;
-  if (s.foldable && batches > 1) {
-    // B is shared and A's batch entries are contiguous rows: one [batches*M, K] x [K, N] product
-    M = batches * M;
-    batches = 1;
-    bd = bd.map(() => 1);
-    as = as.map(() => 0);
-    bs = bs.map(() => 0);
-  }
-  const { K, N } = s;
-  const args: ArgRef[] = [
-    { in: 0 }, { in: 1 }, { out: 0 },
-    a64(M), a64(N), a64(K), a64(K), a64(1), a64(N), a64(1),
-    a64(batches), ...bd.map(a64), ...as.map(a64), ...bs.map(a64),
-  ];
+  const { M, N, batches, sizeArgs } = batchedArgs(s, true);
+  const args: ArgRef[] = [{ in: 0 }, { in: 1 }, { out: 0 }, ...sizeArgs];
   return launchBoth(cfg, M, N, batches, args);
 }
 
@@ -485,22 +494,11 @@ function lowerMatMulInteger(ctx: LowerContext): Lowered {
     else bzn = 1;
   }
   if (elementCount(s.outShape) === 0) return variantsOnly(cfg);
-  let { M } = s;
-  let batches = elementCount(s.batchShape);
-  let bd = s.batchShape, as = s.aBatchStrides, bs = s.bBatchStrides;
   // folding would change the row index seen by a per-row zero point: only with a scalar one
-  if (s.foldable && batches > 1 && azm === 0) {
-    M = batches * M;
-    batches = 1;
-    bd = bd.map(() => 1);
-    as = as.map(() => 0);
-    bs = bs.map(() => 0);
-  }
-  const { K, N } = s;
+  const { M, N, batches, sizeArgs } = batchedArgs(s, azm === 0);
   const args: ArgRef[] = [
     { in: 0 }, { in: 1 }, ...(azp ? [{ in: 2 }] : []), ...(bzp ? [{ in: 3 }] : []), { out: 0 },
-    a64(M), a64(N), a64(K), a64(K), a64(1), a64(N), a64(1),
-    a64(batches), ...bd.map(a64), ...as.map(a64), ...bs.map(a64),
+    ...sizeArgs,
     ...(azp ? [a64(azm)] : []), ...(bzp ? [a64(bzk), a64(bzn)] : []),
   ];
   return launchBoth(cfg, M, N, batches, args);

@@ -14,18 +14,16 @@
 import type { DType } from '../../ir/dtype.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { dtypeFromCode } from '../../ir/dtype.js';
-import { encodeBits } from '../../ir/float.js';
 import { deviceType, literal, type DeviceType } from '../dtypes.js';
 import { KernelBuilder, offsetFromLinear, type KernelSource } from '../kernel-ir.js';
 import {
   a64, af64, contiguousStrides, elementCount, grid1d, registerLowerings, unsupported,
   type ArgRef, type LowerContext, type Lowered, type TensorDesc,
 } from '../lowering.js';
+import { bitsType as bitsOfWidth, floatStorageBits } from './common.js';
 
 // ---------------------------------------------------------------------------------------------------
 // shared helpers
-
-const BITS: Record<number, string> = { 1: 'unsigned char', 2: 'unsigned short', 4: 'unsigned int', 8: 'unsigned long long' };
 
 function devType(d: DType, what: string): DeviceType {
   const t = deviceType(d);
@@ -35,7 +33,7 @@ function devType(d: DType, what: string): DeviceType {
 
 /** the unsigned C type of an element's width (for byte copies) */
 function bitsType(t: DeviceType): string {
-  return BITS[t.bytes];
+  return bitsOfWidth(t.bytes);
 }
 
 function indexCType(d: DType | undefined, what: string): string {
@@ -71,29 +69,15 @@ function launch1d(kernel: KernelSource, n: number, args: ArgRef[]): Lowered {
 /** The bit pattern of element i of a host tensor, in its device layout (as an unsigned 64-bit value). */
 function hostBits(t: Tensor, i: number): bigint {
   const v = t.data[i];
-  switch (t.dtype) {
-    case 'float32': {
-      const dv = new DataView(new ArrayBuffer(4));
-      dv.setFloat32(0, Number(v), true);
-      return BigInt(dv.getUint32(0, true));
-    }
-    case 'float64': {
-      const dv = new DataView(new ArrayBuffer(8));
-      dv.setFloat64(0, Number(v), true);
-      return dv.getBigUint64(0, true);
-    }
-    case 'float16':
-    case 'bfloat16':
-      return BigInt(encodeBits(t.dtype, Number(v)));
-    case 'bool':
-      return Number(v) ? 1n : 0n;
-    default: {
-      const dt = deviceType(t.dtype);
-      if (!dt || typeof v === 'string') return unsupported(`value of dtype ${t.dtype} has no device layout`);
-      const b = typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v)));
-      return BigInt.asUintN(dt.bytes * 8, b);
-    }
+  if (typeof v !== 'string') {
+    const f = floatStorageBits(t.dtype, v);
+    if (f !== undefined) return f;
   }
+  if (t.dtype === 'bool') return Number(v) ? 1n : 0n;
+  const dt = deviceType(t.dtype);
+  if (!dt || typeof v === 'string') return unsupported(`value of dtype ${t.dtype} has no device layout`);
+  const b = typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v)));
+  return BigInt.asUintN(dt.bytes * 8, b);
 }
 
 /** the bit pattern of the value 1 in dtype d */
@@ -127,18 +111,24 @@ const cArray = (names: readonly string[]): string => `{ ${names.length ? names.j
 // ---------------------------------------------------------------------------------------------------
 // Gather
 
-function lowerGather(ctx: LowerContext): Lowered {
+/** A gather's data (input 0) and indices (input 1), and its kernel with x, ind and out (elements as raw bits) declared. */
+function gatherKernel(ctx: LowerContext, name: string): { x: TensorDesc; ind: TensorDesc; U: string; b: KernelBuilder } {
   const x = need(ctx, 0, 'data');
   const ind = need(ctx, 1, 'indices');
   const t = devType(x.dtype, 'data');
   const it = indexCType(ind.dtype, 'indices');
-  if (x.shape.length === 0) unsupported('cannot gather from a scalar');
-  const axis = normAxis(ctx.node.int('axis', 0), x.shape.length);
   const U = bitsType(t);
-  const b = new KernelBuilder('gather');
+  const b = new KernelBuilder(name);
   b.input('x', U);
   b.input('ind', it);
   b.output('out', U);
+  return { x, ind, U, b };
+}
+
+function lowerGather(ctx: LowerContext): Lowered {
+  const { x, ind, U, b } = gatherKernel(ctx, 'gather');
+  if (x.shape.length === 0) unsupported('cannot gather from a scalar');
+  const axis = normAxis(ctx.node.int('axis', 0), x.shape.length);
   const n = b.i64('n');
   b.i64('inner');
   b.i64('nidx');
@@ -165,19 +155,11 @@ function lowerGather(ctx: LowerContext): Lowered {
 // GatherElements
 
 function lowerGatherElements(ctx: LowerContext): Lowered {
-  const x = need(ctx, 0, 'data');
-  const ind = need(ctx, 1, 'indices');
-  const t = devType(x.dtype, 'data');
-  const it = indexCType(ind.dtype, 'indices');
+  const { x, ind, U, b } = gatherKernel(ctx, 'gather_el');
   const r = x.shape.length;
   if (r === 0 || ind.shape.length !== r) unsupported('data and indices must have the same rank >= 1');
   const axis = normAxis(ctx.node.int('axis', 0), r);
   for (let d = 0; d < r; d++) if (d !== axis && ind.shape[d] > x.shape[d]) unsupported(`indices dimension ${d} exceeds data's`);
-  const U = bitsType(t);
-  const b = new KernelBuilder('gather_el');
-  b.input('x', U);
-  b.input('ind', it);
-  b.output('out', U);
   const n = b.i64('n');
   const dims = b.i64s('d', r);
   const strides = b.i64s('s', r);
@@ -203,6 +185,16 @@ function lowerGatherElements(ctx: LowerContext): Lowered {
 // ---------------------------------------------------------------------------------------------------
 // GatherND / ScatterND tuple walk
 
+/** Declares the dims dd<k> and strides ds<k> of data of rank R; returns the lines copying them into local arrays dd, ds. */
+function tupleTables(b: KernelBuilder, R: number): string[] {
+  const dd = b.i64s('dd', R);
+  const ds = b.i64s('ds', R);
+  return [
+    `const long long dd[${Math.max(R, 1)}] = ${cArray(dd)};`,
+    `const long long ds[${Math.max(R, 1)}] = ${cArray(ds)};`,
+  ];
+}
+
 /** Emits the offset of index tuple `t` (q entries from ind[t*q]) into dims dd/ds (from entry `first`); sets ok. */
 function emitTuple(b: KernelBuilder, t: string, first: string): void {
   b.line('long long off = 0;', 'bool ok = true;');
@@ -218,10 +210,7 @@ function emitTuple(b: KernelBuilder, t: string, first: string): void {
 }
 
 function lowerGatherND(ctx: LowerContext): Lowered {
-  const x = need(ctx, 0, 'data');
-  const ind = need(ctx, 1, 'indices');
-  const t = devType(x.dtype, 'data');
-  const it = indexCType(ind.dtype, 'indices');
+  const { x, ind, U, b } = gatherKernel(ctx, 'gather_nd');
   const R = x.shape.length;
   const ri = ind.shape.length;
   const bd = ctx.node.int('batch_dims', 0);
@@ -230,23 +219,16 @@ function lowerGatherND(ctx: LowerContext): Lowered {
   if (bd < 0 || bd >= Math.min(R, ri)) unsupported(`batch_dims ${bd} is out of range`);
   if (bd + q > R) unsupported(`index tuples of length ${q} do not fit data of rank ${R}`);
   for (let d = 0; d < bd; d++) if (ind.shape[d] !== x.shape[d]) unsupported(`batch dimension ${d} differs`);
-  const U = bitsType(t);
-  const b = new KernelBuilder('gather_nd');
-  b.input('x', U);
-  b.input('ind', it);
-  b.output('out', U);
   const n = b.i64('n');
   b.i64('slice');
   b.i64('q');
   b.i64('perbatch');
   b.i64('bstride');
   b.i64('bdims');
-  const dd = b.i64s('dd', R);
-  const ds = b.i64s('ds', R);
+  const tables = tupleTables(b, R);
   b.gridStride(n, () => {
     b.line(
-      `const long long dd[${Math.max(R, 1)}] = ${cArray(dd)};`,
-      `const long long ds[${Math.max(R, 1)}] = ${cArray(ds)};`,
+      ...tables,
       'const long long t = i / slice;',
       'const long long e = i % slice;',
     );
@@ -289,7 +271,8 @@ function reductionOf(ctx: LowerContext): string {
   return red;
 }
 
-function lowerScatterND(ctx: LowerContext): Lowered {
+/** A scatter's data (input 0), indices (1) and updates (2), the data's device type, the index C type and the reduction. */
+function scatterInputs(ctx: LowerContext): { x: TensorDesc; ind: TensorDesc; upd: TensorDesc; t: DeviceType; it: string; red: string } {
   const x = need(ctx, 0, 'data');
   const ind = need(ctx, 1, 'indices');
   const upd = need(ctx, 2, 'updates');
@@ -297,6 +280,25 @@ function lowerScatterND(ctx: LowerContext): Lowered {
   const it = indexCType(ind.dtype, 'indices');
   if (upd.dtype !== x.dtype) unsupported('updates dtype differs from data dtype');
   const red = reductionOf(ctx);
+  return { x, ind, upd, t, it, red };
+}
+
+/**
+ * A scatter's launches: copy data (input 0, nData elements) to the output, then `scatter` over `count`
+ * threads; a kernel that does not run is listed in variants.
+ */
+function copyThenScatter(copy: KernelSource, nData: number, scatter: KernelSource, count: number, scatterArgs: ArgRef[]): Lowered {
+  const launches = [];
+  const variants: KernelSource[] = [];
+  if (nData > 0) launches.push({ kernel: copy, ...grid1d(nData), args: [{ in: 0 }, { out: 0 }, a64(nData)] as ArgRef[] });
+  else variants.push(copy);
+  if (nData > 0 && count > 0) launches.push({ kernel: scatter, ...grid1d(count), args: scatterArgs });
+  else variants.push(scatter);
+  return { launches, variants };
+}
+
+function lowerScatterND(ctx: LowerContext): Lowered {
+  const { x, ind, upd, t, it, red } = scatterInputs(ctx);
   const R = x.shape.length;
   const ri = ind.shape.length;
   if (ri < 1) unsupported('indices must have rank >= 1');
@@ -318,12 +320,10 @@ function lowerScatterND(ctx: LowerContext): Lowered {
     const n = b.i64('n');
     b.i64('slice');
     b.i64('q');
-    const dd = b.i64s('dd', R);
-    const ds = b.i64s('ds', R);
+    const tables = tupleTables(b, R);
     b.gridStride(n, () => {
       b.line(
-        `const long long dd[${Math.max(R, 1)}] = ${cArray(dd)};`,
-        `const long long ds[${Math.max(R, 1)}] = ${cArray(ds)};`,
+        ...tables,
         'const long long t = i / slice;',
         'const long long e = i % slice;',
       );
@@ -339,13 +339,9 @@ function lowerScatterND(ctx: LowerContext): Lowered {
     const n = b.i64('slice');
     b.i64('tuples');
     b.i64('q');
-    const dd = b.i64s('dd', R);
-    const ds = b.i64s('ds', R);
+    const tables = tupleTables(b, R);
     b.gridStride(n, () => {
-      b.line(
-        `const long long dd[${Math.max(R, 1)}] = ${cArray(dd)};`,
-        `const long long ds[${Math.max(R, 1)}] = ${cArray(ds)};`,
-      );
+      b.line(...tables);
       b.block('for (long long t = 0; t < tuples; t++)', () => {
         emitTuple(b, 't', '0');
         b.block('if (ok)', () => {
@@ -364,26 +360,14 @@ function lowerScatterND(ctx: LowerContext): Lowered {
   const scatter = b.build();
   const dims = [...x.shape.map(a64), ...contiguousStrides(x.shape).map(a64)];
   const nData = elementCount(x.shape);
-  const launches = [];
-  const variants: KernelSource[] = [];
-  if (nData > 0) launches.push({ kernel: copy, ...grid1d(nData), args: [{ in: 0 }, { out: 0 }, a64(nData)] as ArgRef[] });
-  else variants.push(copy);
-  if (nData > 0 && count > 0) launches.push({ kernel: scatter, ...grid1d(count), args: [...scatterArgs, ...dims] });
-  else variants.push(scatter);
-  return { launches, variants };
+  return copyThenScatter(copy, nData, scatter, count, [...scatterArgs, ...dims]);
 }
 
 // ---------------------------------------------------------------------------------------------------
 // ScatterElements: one thread per column (all index coordinates but the axis), walking the axis in order
 
 function lowerScatterElements(ctx: LowerContext): Lowered {
-  const x = need(ctx, 0, 'data');
-  const ind = need(ctx, 1, 'indices');
-  const upd = need(ctx, 2, 'updates');
-  const t = devType(x.dtype, 'data');
-  const it = indexCType(ind.dtype, 'indices');
-  if (upd.dtype !== x.dtype) unsupported('updates dtype differs from data dtype');
-  const red = reductionOf(ctx);
+  const { x, ind, upd, t, it, red } = scatterInputs(ctx);
   const r = x.shape.length;
   if (r === 0 || ind.shape.length !== r) unsupported('data and indices must have the same rank >= 1');
   if (upd.shape.length !== r || upd.shape.some((d, i) => d !== ind.shape[i])) unsupported('updates and indices must have the same shape');
@@ -429,21 +413,11 @@ function lowerScatterElements(ctx: LowerContext): Lowered {
   const cols = nUpd === 0 ? 0 : nUpd / ind.shape[axis];
   const istr = contiguousStrides(ind.shape);
   const xstr = contiguousStrides(x.shape);
-  const launches = [];
-  const variants: KernelSource[] = [];
-  if (nData > 0) launches.push({ kernel: copy, ...grid1d(nData), args: [{ in: 0 }, { out: 0 }, a64(nData)] as ArgRef[] });
-  else variants.push(copy);
-  if (nData > 0 && cols > 0) {
-    launches.push({
-      kernel: scatter, ...grid1d(cols),
-      args: [
-        { in: 2 }, { in: 1 }, { out: 0 }, a64(cols),
-        ...ind.shape.map((d, k) => a64(k === axis ? 1 : d)), ...istr.map((s, k) => a64(k === axis ? 0 : s)), ...xstr.map((s, k) => a64(k === axis ? 0 : s)),
-        a64(ind.shape[axis]), a64(istr[axis]), a64(xstr[axis]), a64(x.shape[axis]),
-      ] as ArgRef[],
-    });
-  } else variants.push(scatter);
-  return { launches, variants };
+  return copyThenScatter(copy, nData, scatter, cols, [
+    { in: 2 }, { in: 1 }, { out: 0 }, a64(cols),
+    ...ind.shape.map((d, k) => a64(k === axis ? 1 : d)), ...istr.map((s, k) => a64(k === axis ? 0 : s)), ...xstr.map((s, k) => a64(k === axis ? 0 : s)),
+    a64(ind.shape[axis]), a64(istr[axis]), a64(xstr[axis]), a64(x.shape[axis]),
+  ]);
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -16,8 +16,9 @@
  * - fill: writes one constant (Dropout's all-true mask).
  */
 import type { DType } from '../../ir/dtype.js';
-import { encodeBits } from '../../ir/float.js';
 import type { Tensor } from '../../ir/tensor.js';
+import { sliceRange } from '../../ref/kernels/tensor-slice.js';
+import { bitsType, floatStorageBits } from './common.js';
 import { hasDeviceType, dt } from '../dtypes.js';
 import { KernelBuilder, offsetFromLinear, type KernelSource } from '../kernel-ir.js';
 import {
@@ -27,17 +28,6 @@ import {
 
 // ---------------------------------------------------------------------------------------------------
 // helpers
-
-/** The unsigned C type moving `bytes`-wide elements as raw bits. */
-function bitsType(bytes: number): string {
-  switch (bytes) {
-    case 1: return 'unsigned char';
-    case 2: return 'unsigned short';
-    case 4: return 'unsigned int';
-    case 8: return 'unsigned long long';
-  }
-  throw new Error(`movement: no bit type of ${bytes} bytes`);
-}
 
 /** The input's descriptor, refusing dtypes generated kernels do not handle. */
 function deviceInput(ctx: LowerContext, i: number): TensorDesc {
@@ -72,27 +62,11 @@ function checkOutShape(ctx: LowerContext, computed: readonly number[], k = 0): v
 
 /** The storage bits of scalar `v` in dtype `d`, as a signed 64-bit value (the kernel casts it to the bit type). */
 function storageBits(d: DType, v: number | bigint): bigint {
-  switch (d) {
-    case 'float32': {
-      const dv = new DataView(new ArrayBuffer(4));
-      dv.setFloat32(0, Number(v), true);
-      return BigInt(dv.getUint32(0, true));
-    }
-    case 'float64': {
-      const dv = new DataView(new ArrayBuffer(8));
-      dv.setFloat64(0, Number(v), true);
-      return dv.getBigInt64(0, true);
-    }
-    case 'float16':
-    case 'bfloat16':
-      return BigInt(encodeBits(d, Number(v)));
-    case 'bool':
-      return Number(v) !== 0 ? 1n : 0n;
-    default: {
-      const b = typeof v === 'bigint' ? v : BigInt(Math.trunc(Number.isFinite(Number(v)) ? Number(v) : 0));
-      return BigInt.asIntN(64, b);
-    }
-  }
+  const f = floatStorageBits(d, v);
+  if (f !== undefined) return BigInt.asIntN(64, f);
+  if (d === 'bool') return Number(v) !== 0 ? 1n : 0n;
+  const b = typeof v === 'bigint' ? v : BigInt(Math.trunc(Number.isFinite(Number(v)) ? Number(v) : 0));
+  return BigInt.asIntN(64, b);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -338,18 +312,7 @@ function lowerSlice(ctx: LowerContext): Lowered {
     const dim = x.shape[a];
     const step = steps[i];
     if (step === 0 || !Number.isFinite(step)) unsupported('Slice: steps must be non-zero');
-    let s = starts[i] < 0 ? starts[i] + dim : starts[i];
-    let e = ends[i] < 0 ? ends[i] + dim : ends[i];
-    let count: number;
-    if (step > 0) {
-      s = Math.min(Math.max(s, 0), dim);
-      e = Math.min(Math.max(e, 0), dim);
-      count = Math.max(0, Math.ceil((e - s) / step));
-    } else {
-      s = Math.min(Math.max(s, 0), dim - 1);
-      e = Math.min(Math.max(e, -1), dim - 1);
-      count = Math.max(0, Math.ceil((s - e) / -step));
-    }
+    const { start: s, count } = sliceRange(dim, starts[i], ends[i], step);
     dims[a] = count;
     strides[a] = inS[a] * step;
     if (count > 0) base += s * inS[a];

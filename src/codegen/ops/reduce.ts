@@ -23,6 +23,7 @@
 import { deviceType, dt, literal, type DeviceType } from '../dtypes.js';
 import { KernelBuilder, type KernelSource } from '../kernel-ir.js';
 import { a64, grid1d, registerLowerings, unsupported, type LowerContext, type Lowered } from '../lowering.js';
+import { mergeReduceDims } from '../../ref/kernels/reduce.js';
 
 type ReduceOp = 'sum' | 'mean' | 'max' | 'min' | 'prod' | 'l1' | 'l2' | 'logsum' | 'logsumexp' | 'sumsq';
 
@@ -233,15 +234,7 @@ function buildReduce(op: ReduceOp, t: DeviceType, nd: number, variant: ReduceVar
 
 /** Merged kept/reduced dims of `shape` (as the reference's plan): size-1 dims dropped, runs merged. */
 function mergeDims(shape: readonly number[], reduced: readonly boolean[]): { kept: { size: number; stride: number }[]; red: { size: number; stride: number }[] } {
-  const merged: { size: number; red: boolean; stride: number }[] = [];
-  for (let i = 0; i < shape.length; i++) {
-    if (shape[i] === 1) continue;
-    const last = merged[merged.length - 1];
-    if (last && last.red === reduced[i]) last.size *= shape[i];
-    else merged.push({ size: shape[i], red: reduced[i], stride: 0 });
-  }
-  let acc = 1;
-  for (let i = merged.length - 1; i >= 0; i--) { merged[i].stride = acc; acc *= merged[i].size; }
+  const merged = mergeReduceDims(shape, reduced);
   return {
     kept: merged.filter((m) => !m.red).map(({ size, stride }) => ({ size, stride })),
     red: merged.filter((m) => m.red).map(({ size, stride }) => ({ size, stride })),

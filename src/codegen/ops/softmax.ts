@@ -13,6 +13,7 @@
 import { deviceType, literal, type DeviceType } from '../dtypes.js';
 import { KernelBuilder, type KernelSource } from '../kernel-ir.js';
 import { a64, grid1d, registerLowerings, unsupported, type LowerContext, type Lowered } from '../lowering.js';
+import { blockReduceHelpers } from './common.js';
 import { argHelpers, around, emitArgSearch } from './reduce.js';
 
 const MAXT = 256;
@@ -34,38 +35,11 @@ function axisOf(ctx: LowerContext): number {
   return a;
 }
 
-/** block-wide NaN-propagating max and sum for blockDim.x a multiple of 32 (≤ 1024); every thread gets the result */
-function blockHelpers(M: string): string {
-  return [
-    `__device__ __forceinline__ ${M} chm_smax(${M} a, ${M} b) { return (b > a || b != b) ? b : a; }`,
-    `__device__ __forceinline__ ${M} chm_block_max(${M} v, ${M}* sh) {`,
-    `  for (int o = 16; o > 0; o >>= 1) v = chm_smax(v, __shfl_xor_sync(0xffffffffu, v, o));`,
-    `  const int w = threadIdx.x >> 5, l = threadIdx.x & 31, nw = blockDim.x >> 5;`,
-    `  if (l == 0) sh[w] = v;`,
-    `  __syncthreads();`,
-    `  v = sh[l < nw ? l : 0];`,
-    `  for (int o = 16; o > 0; o >>= 1) v = chm_smax(v, __shfl_xor_sync(0xffffffffu, v, o));`,
-    `  __syncthreads();`,
-    `  return v;`,
-    `}`,
-    `__device__ __forceinline__ ${M} chm_block_sum(${M} v, ${M}* sh) {`,
-    `  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);`,
-    `  const int w = threadIdx.x >> 5, l = threadIdx.x & 31, nw = blockDim.x >> 5;`,
-    `  if (l == 0) sh[w] = v;`,
-    `  __syncthreads();`,
-    `  v = l < nw ? sh[l] : (${M})0;`,
-    `  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);`,
-    `  __syncthreads();`,
-    `  return v;`,
-    `}`,
-  ].join('\n');
-}
-
 function buildSoftmax(t: DeviceType, log: boolean, variant: 'row' | 'lane'): KernelSource {
   const M = t.math; // float, or double for float64
   const f = (name: string, e: string) => `${name}${M === 'double' ? '' : 'f'}(${e})`;
   const b = new KernelBuilder('softmax', MAXT);
-  b.helpers(blockHelpers(M));
+  b.helpers(blockReduceHelpers(M, { max: 'chm_smax', blockMax: 'chm_block_max', blockSum: 'chm_block_sum' }));
   const x = b.input('x', t.storage);
   const y = b.output('y', t.storage);
   const lanes = b.i64('lanes');

@@ -10,7 +10,7 @@ import { registerKernels, type KernelContext } from '../kernel.js';
 import { gemmPacked, packA, stridedB } from './gemm-core.js';
 import { kernelShape } from './conv-geom.js';
 
-interface TransposeGeometry {
+export interface TransposeGeometry {
   kernel: number[];
   strides: number[];
   dilations: number[];
@@ -18,7 +18,12 @@ interface TransposeGeometry {
   out: number[];
 }
 
-function transposeGeometry(ctx: KernelContext, inSp: readonly number[], kernel: number[]): TransposeGeometry {
+/**
+ * ConvTranspose geometry per the ONNX spec: the full output is stride·(in-1) + output_padding +
+ * (k-1)·dilation + 1; explicit pads trim it, or output_shape (given, or in·stride under SAME_*) fixes it
+ * and the total padding is split (SAME_UPPER: the smaller half first). Also used by the CUDA lowering.
+ */
+export function transposeGeometry(ctx: KernelContext, inSp: readonly number[], kernel: number[]): TransposeGeometry {
   const node = ctx.node;
   const r = inSp.length;
   const strides = node.ints('strides', new Array<number>(r).fill(1));

@@ -52,14 +52,11 @@ function offsetTable(dims: { size: number; stride: number }[]): Int32Array {
   return t;
 }
 
-/** Builds the iteration plan for reducing `shape` over `reduced` (a flag per axis). */
-export function reducePlan(shape: readonly number[], reduced: readonly boolean[], keepdims: boolean): ReducePlan {
-  const keptShape = shape.map((d, i) => (reduced[i] ? 1 : d));
-  const outShape = keepdims ? keptShape : shape.filter((_, i) => !reduced[i]);
-  let count = 1;
-  let outSize = 1;
-  shape.forEach((d, i) => { if (reduced[i]) count *= d; else outSize *= d; });
-  // merge adjacent dims of the same kind; size-1 dims contribute nothing
+/**
+ * The dims of `shape` with adjacent dims of the same kind (reduced or kept) merged and size-1 dims
+ * dropped, each with its contiguous stride in the input (also used by the CUDA lowering).
+ */
+export function mergeReduceDims(shape: readonly number[], reduced: readonly boolean[]): { size: number; red: boolean; stride: number }[] {
   const merged: { size: number; red: boolean; stride: number }[] = [];
   for (let i = 0; i < shape.length; i++) {
     if (shape[i] === 1) continue;
@@ -69,6 +66,17 @@ export function reducePlan(shape: readonly number[], reduced: readonly boolean[]
   }
   let acc = 1;
   for (let i = merged.length - 1; i >= 0; i--) { merged[i].stride = acc; acc *= merged[i].size; }
+  return merged;
+}
+
+/** Builds the iteration plan for reducing `shape` over `reduced` (a flag per axis). */
+export function reducePlan(shape: readonly number[], reduced: readonly boolean[], keepdims: boolean): ReducePlan {
+  const keptShape = shape.map((d, i) => (reduced[i] ? 1 : d));
+  const outShape = keepdims ? keptShape : shape.filter((_, i) => !reduced[i]);
+  let count = 1;
+  let outSize = 1;
+  shape.forEach((d, i) => { if (reduced[i]) count *= d; else outSize *= d; });
+  const merged = mergeReduceDims(shape, reduced);
   let inner = 1;
   let innerRed = 1;
   const tail = merged[merged.length - 1];

@@ -16,6 +16,27 @@ function axesList(ctx: KernelContext, t: Tensor | undefined, n: number, rank: nu
   return axes;
 }
 
+/**
+ * One Slice axis of length `dim` (step non-zero): the clamped first index and the element count, per the
+ * ONNX spec (negative start/end count from the end; clamped to [0, dim] for positive steps, [-1, dim-1]
+ * for negative ones).
+ */
+export function sliceRange(dim: number, start: number, end: number, step: number): { start: number; count: number } {
+  let s = start < 0 ? start + dim : start;
+  let e = end < 0 ? end + dim : end;
+  let count: number;
+  if (step > 0) {
+    s = Math.min(Math.max(s, 0), dim);
+    e = Math.min(Math.max(e, 0), dim);
+    count = Math.max(0, Math.ceil((e - s) / step));
+  } else {
+    s = Math.min(Math.max(s, 0), dim - 1);
+    e = Math.min(Math.max(e, -1), dim - 1);
+    count = Math.max(0, Math.ceil((s - e) / -step));
+  }
+  return { start: s, count };
+}
+
 function slice(ctx: KernelContext): Tensor[] {
   const x = ctx.input(0);
   const starts = readInts(ctx.input(1));
@@ -33,18 +54,7 @@ function slice(ctx: KernelContext): Tensor[] {
     const dim = x.shape[a];
     const step = steps[i];
     if (step === 0 || !Number.isFinite(step)) ctx.fail('steps must be non-zero');
-    let s = starts[i] < 0 ? starts[i] + dim : starts[i];
-    let e = ends[i] < 0 ? ends[i] + dim : ends[i];
-    let count: number;
-    if (step > 0) {
-      s = Math.min(Math.max(s, 0), dim);
-      e = Math.min(Math.max(e, 0), dim);
-      count = Math.max(0, Math.ceil((e - s) / step));
-    } else {
-      s = Math.min(Math.max(s, 0), dim - 1);
-      e = Math.min(Math.max(e, -1), dim - 1);
-      count = Math.max(0, Math.ceil((s - e) / -step));
-    }
+    const { start: s, count } = sliceRange(dim, starts[i], ends[i], step);
     shape[a] = count;
     strides[a] = inStrides[a] * step;
     if (count > 0) base += s * inStrides[a];
