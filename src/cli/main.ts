@@ -10,6 +10,7 @@ import { runCli, printRun } from './run.js';
 import { conformanceCli } from './conformance.js';
 import { optimizeCli, printOptimize, type OptimizeCliOptions } from './optimize.js';
 import { buildCli, printBuild, type BuildCliOptions } from './build.js';
+import { addBenchCommand } from './bench.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -126,6 +127,8 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (dir: string, o: Parameters<typeof conformanceCli>[1]) => {
       code = await conformanceCli(dir, o);
     });
+
+  addBenchCommand(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
