@@ -115,8 +115,8 @@ describe('linear algebra lowerings', () => {
   });
 
   it('few rows run the skinny kernel, others the tiled one; the other is always listed as a variant', () => {
-    const one = check({ op: 'MatMul', ins: [T('float16', [1, 1, 4096]), T('float16', [4096, 4096])], out: T('float16', [1, 1, 4096]) });
-    const many = check({ op: 'MatMul', ins: [T('float16', [1, 64, 4096]), T('float16', [4096, 4096])], out: T('float16', [1, 64, 4096]) });
+    const one = check({ op: 'MatMul', ins: [T('float32', [1, 1, 4096]), T('float32', [4096, 4096])], out: T('float32', [1, 1, 4096]) });
+    const many = check({ op: 'MatMul', ins: [T('float32', [1, 64, 4096]), T('float32', [4096, 4096])], out: T('float32', [1, 64, 4096]) });
     expect(one.launches[0].kernel.name).not.toBe(many.launches[0].kernel.name);
     expect(one.variants!.map((k) => k.name)).toEqual([many.launches[0].kernel.name]);
     expect(many.variants!.map((k) => k.name)).toEqual([one.launches[0].kernel.name]);
@@ -125,8 +125,23 @@ describe('linear algebra lowerings', () => {
     const g = check({ op: 'Gemm', ins: [T('float32', [2, 768]), T('float32', [3072, 768]), T('float32', [3072])], out: T('float32', [2, 3072]), attrs: { transB: int(1) } });
     expect(g.launches[0].grid).toEqual([384, 1, 1]);
     // zero-element outputs launch nothing but still name their kernels
-    const z = check({ op: 'MatMul', ins: [T('float16', [1, 0, 4096]), T('float16', [4096, 4096])], out: T('float16', [1, 0, 4096]) });
+    const z = check({ op: 'MatMul', ins: [T('float32', [1, 0, 4096]), T('float32', [4096, 4096])], out: T('float32', [1, 0, 4096]) });
     expect(kernelsOf(z)).toEqual(kernelsOf(one));
+  });
+
+  it('fp16/bf16 products that qualify run on tensor cores, with every tile and the SIMT kernels as variants', () => {
+    for (const dt of ['float16', 'bfloat16'] as const) {
+      const one = check({ op: 'MatMul', ins: [T(dt, [1, 1, 4096]), T(dt, [4096, 4096])], out: T(dt, [1, 1, 4096]) });
+      const many = check({ op: 'MatMul', ins: [T(dt, [2, 128, 768]), T(dt, [768, 2304])], out: T(dt, [2, 128, 2304]) });
+      const zero = check({ op: 'MatMul', ins: [T(dt, [1, 0, 4096]), T(dt, [4096, 4096])], out: T(dt, [1, 0, 4096]) });
+      expect(one.launches[0].kernel.family).toMatch(/^gemm_tc/);
+      expect(many.launches[0].kernel.family).toMatch(/^gemm_tc/);
+      expect(kernelsOf(one)).toEqual(kernelsOf(many));
+      expect(kernelsOf(zero)).toEqual(kernelsOf(one));
+      // K not a multiple of 8: the SIMT kernel
+      const odd = check({ op: 'MatMul', ins: [T(dt, [4, 6]), T(dt, [6, 5])], out: T(dt, [4, 5]) });
+      expect(odd.launches[0].kernel.family).not.toMatch(/^gemm_tc/);
+    }
   });
 
   it('large grids stay inside the launch limits (loops cover the rest)', () => {

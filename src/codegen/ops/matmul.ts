@@ -28,6 +28,10 @@ import type { DType } from '../../ir/dtype.js';
 import { deviceType, type DeviceType } from '../dtypes.js';
 import { KernelBuilder, type KernelSource } from '../kernel-ir.js';
 import {
+  gemmTcVariants, heuristicGemmTile, launchTensorCoreGemm, tensorCoreGemmApplies,
+  type GemmEpilogue, type GemmTcDtype, type GemmTcRefs, type GemmTcShape, type GemmTile,
+} from './gemm-tc.js';
+import {
   a64, af32, af64, broadcastStrides, elementCount, registerLowerings, unsupported,
   type ArgRef, type LowerContext, type Lowered, type TensorDesc,
 } from '../lowering.js';
@@ -406,10 +410,74 @@ function lowerMatMul(ctx: LowerContext): Lowered {
   const s = matmulShapes(a.shape, bIn.shape);
   const R = s.batchShape.length;
   const cfg: MmKernelConfig = { a: t, b: t, y: t, acc, aKContig: true, bNContig: true, batchRank: R };
-  if (elementCount(s.outShape) === 0) return variantsOnly(cfg);
+  if (elementCount(s.outShape) === 0) {
+    const v = variantsOnly(cfg);
+    if (a.dtype === 'float16' || a.dtype === 'bfloat16') v.variants!.push(...tcVariants(a.dtype, false, false, { bias: false, act: 'none', residual: false }));
+    return v;
+  }
+  const tc = tensorCoreMatMul(a.dtype, s);
+  if (tc) return tc;
   const { M, N, batches, sizeArgs } = batchedArgs(s, true);
   const args: ArgRef[] = [{ in: 0 }, { in: 1 }, { out: 0 }, ...sizeArgs];
   return launchBoth(cfg, M, N, batches, args);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// tensor cores (fp16/bf16): gemm-tc.ts, where the shape qualifies; the SIMT kernels stay as variants
+
+/** tiles the heuristic may pick at any shape: every one is compiled with the engine (no run-time JIT) */
+const TC_TILE_SHAPES: readonly [number, number, number][] = [[1, 4096, 4096], [128, 768, 768], [128, 768, 3072], [4096, 4096, 4096], [65536, 64, 4096]];
+
+function tcVariants(dtype: GemmTcDtype, transA: boolean, transB: boolean, epilogue: GemmEpilogue): KernelSource[] {
+  const tiles = new Map<string, { tile: GemmTile; splitK: boolean }>();
+  for (const [m, n, k] of TC_TILE_SHAPES) {
+    const h = heuristicGemmTile(m, n, k);
+    for (const splitK of [false, true]) tiles.set(JSON.stringify([h.tile, splitK]), { tile: h.tile, splitK });
+  }
+  return gemmTcVariants({ dtype, transA, transB, epilogue }, [...tiles.values()]);
+}
+
+function tcLowered(dtype: GemmTcDtype, shape: GemmTcShape, transA: boolean, transB: boolean, epilogue: GemmEpilogue, alpha: number, simt: KernelSource[], refs?: Partial<GemmTcRefs>): Lowered | undefined {
+  if (!tensorCoreGemmApplies(dtype, shape, transA, transB).ok) return undefined;
+  const h = heuristicGemmTile(shape.M, shape.N, shape.K);
+  const l = launchTensorCoreGemm(shape, { dtype, transA, transB, tile: h.tile, splitK: h.splitK, epilogue }, alpha, refs);
+  const launched = new Set(l.launches.map((x) => x.kernel.name));
+  const variants = [...tcVariants(dtype, transA, transB, epilogue), ...simt].filter((k) => !launched.has(k.name));
+  return { launches: l.launches, scratch: l.scratch, variants };
+}
+
+/** A batched MatMul on tensor cores, when its batch layout is one stride per operand and the shape qualifies. */
+function tensorCoreMatMul(dtype: DType, s: MatmulShapes): Lowered | undefined {
+  if (dtype !== 'float16' && dtype !== 'bfloat16') return undefined;
+  const batches = elementCount(s.batchShape);
+  const t = deviceType(dtype)!;
+  const simtCfg: MmKernelConfig = { a: t, b: t, y: t, acc: 'float', aKContig: true, bNContig: true, batchRank: s.batchShape.length };
+  const simt = [buildKernel(simtCfg, 'tiled'), buildKernel(simtCfg, 'skinny')];
+  const epilogue: GemmEpilogue = { bias: false, act: 'none', residual: false };
+  // one stride per operand: the innermost batch dim's stride must describe every batch entry
+  const single = (st: number[], per: number) => {
+    const live = st.map((x, i) => [x, s.batchShape[i]] as const).filter(([, d]) => d > 1);
+    if (live.length === 0) return 0;
+    if (live.every(([x]) => x === 0)) return 0;
+    // contiguous batches: strides are per*prod(later dims)
+    let expect = per;
+    for (let i = st.length - 1; i >= 0; i--) {
+      if (s.batchShape[i] === 1) continue;
+      if (st[i] !== expect) return undefined;
+      expect *= s.batchShape[i];
+    }
+    return per;
+  };
+  let shape: GemmTcShape;
+  if (s.foldable && batches > 1) {
+    shape = { batch: 1, M: batches * s.M, N: s.N, K: s.K };
+  } else {
+    const sa = single(s.aBatchStrides, s.M * s.K);
+    const sb = single(s.bBatchStrides, s.K * s.N);
+    if (sa === undefined || sb === undefined) return undefined;
+    shape = { batch: batches, M: s.M, N: s.N, K: s.K, strideA: sa, strideB: sb, strideC: s.M * s.N };
+  }
+  return tcLowered(dtype, shape, false, false, epilogue, 1, simt);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -447,6 +515,16 @@ function lowerGemm(ctx: LowerContext): Lowered {
     cStrides = broadcastStrides(c.shape, [M, N]);
   }
   if (M * N === 0) return variantsOnly(cfg);
+  if ((dtype === 'float16' || dtype === 'bfloat16') && (!c || beta === 1)) {
+    // C as a per-column bias ([N] or [1,N]) or a full [M,N] residual, both with beta = 1
+    const bias = !!c && elementCount(c.shape) === N && N > 1 && c.shape[c.shape.length - 1] === N;
+    const residual = !!c && !bias && c.shape.length === 2 && c.shape[0] === M && c.shape[1] === N;
+    if (!c || bias || residual) {
+      const tc = tcLowered(dtype, { batch: 1, M, N, K }, transA, transB, { bias, act: 'none', residual }, alpha,
+        [buildKernel(cfg, 'tiled'), buildKernel(cfg, 'skinny')], c ? (bias ? { bias: { in: 2 } } : { residual: { in: 2 } }) : undefined);
+      if (tc) return tc;
+    }
+  }
   const [ars, acs] = transA ? [1, M] : [K, 1];
   const [brs, bcs] = transB ? [1, K] : [N, 1];
   const scalar = (v: number) => (acc === 'float' ? af32(v) : acc === 'double' ? af64(v) : a64(v));
