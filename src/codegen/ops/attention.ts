@@ -27,6 +27,7 @@ import {
   a64, af32, af64, elementCount, grid1d, registerLowerings, unsupported,
   type ArgRef, type Launch, type LowerContext, type Lowered,
 } from '../lowering.js';
+import { flashAttentionApplies, launchFlashAttention, type FlashProblem } from './flash-attention.js';
 
 /** query rows per block (compile-time constant of the kernel) */
 const ROWS = 4;
@@ -318,6 +319,7 @@ function lowerAttention(ctx: LowerContext): Lowered {
   const wantQk = present(ctx, 3);
   // attn_mask broadcast to [B, Hq, Sq, T] (right-aligned, rank 1..4)
   let maskArgs: ArgRef[] = [];
+  let maskLayout: { strides: [number, number, number]; mT: number } | undefined;
   if (maskD) {
     const ms = maskD.shape;
     if (ms.length < 1 || ms.length > 4) unsupported(`Attention: attn_mask must have rank 1 to 4, got [${ms.join(',')}]`);
@@ -327,7 +329,8 @@ function lowerAttention(ctx: LowerContext): Lowered {
     const mTv = shp[3];
     if (mTv > T) unsupported(`Attention: attn_mask last dimension ${mTv} exceeds the total sequence length ${T}`);
     const st = [shp[1] * shp[2] * mTv, shp[2] * mTv, mTv];
-    maskArgs = [shp[0] === 1 ? 0 : st[0], shp[1] === 1 ? 0 : st[1], shp[2] === 1 ? 0 : st[2], mTv].map(a64);
+    maskLayout = { strides: [shp[0] === 1 ? 0 : st[0], shp[1] === 1 ? 0 : st[1], shp[2] === 1 ? 0 : st[2]], mT: mTv };
+    maskArgs = [...maskLayout.strides, mTv].map(a64);
   }
   if (nonpadD && elementCount(nonpadD.shape) !== B) unsupported(`Attention: nonpad_kv_seqlen must have ${B} elements`);
 
@@ -385,7 +388,33 @@ function lowerAttention(ctx: LowerContext): Lowered {
   const rowsWork = B * Hq * Sq;
   const yCount = B * Hq * Sq * Dv;
   const qkCount = wantQk ? B * Hq * Sq * T : 0;
-  if (rowsWork > 0 && (yCount > 0 || qkCount > 0)) {
+  // fp16/bf16 without a qk output or nonpad lengths: the flash-attention kernels (flash-attention.ts);
+  // the generic kernel stays listed as a variant
+  let flashVariants: KernelSource[] = [];
+  let flashDone = false;
+  const yD = ctx.outputs[0]?.dtype ?? qd.dtype;
+  if (!wantQk && !nonpadD && qd.dtype === kd.dtype && qd.dtype === vd.dtype && qd.dtype === yD && (qd.dtype === 'float16' || qd.dtype === 'bfloat16')) {
+    const problem: FlashProblem = {
+      dtype: qd.dtype, B, Hq, Hkv, Sq, Skv: T, D, Dv,
+      q: { ref: { in: 0 }, strides: [QL.sb, QL.sh, QL.ss] },
+      k: { ref: ksrc.ref, strides: ksrc.strides as [number, number, number] },
+      v: { ref: vsrc.ref, strides: vsrc.strides as [number, number, number] },
+      o: { ref: { out: 0 }, strides: yStrides as [number, number, number] },
+      causal, causalOffset: P, scale: scaleV, softcap: softcapV,
+      ...(maskD && maskLayout ? { mask: { ref: { in: 3 }, dtype: maskD.dtype, strides: maskLayout.strides, mT: maskLayout.mT } } : {}),
+      scratchBase: scratch.length,
+    };
+    if (flashAttentionApplies(problem).ok) {
+      const plan = launchFlashAttention(problem);
+      flashVariants = plan.variants;
+      if (rowsWork > 0 && yCount > 0) {
+        launches.push(...plan.launches);
+        scratch.push(...plan.scratch);
+      }
+      flashDone = true;
+    }
+  }
+  if (!flashDone && rowsWork > 0 && (yCount > 0 || qkCount > 0)) {
     const nblk = B * Hq * Math.ceil(Sq / ROWS);
     const accBytes = acc === 'double' ? 8 : 4;
     const sharedBytes = (ROWS * D + WARPS * ROWS * Dv) * accBytes;
@@ -417,7 +446,7 @@ function lowerAttention(ctx: LowerContext): Lowered {
   const used = new Set(launches.map((l) => l.kernel.name));
   // cache kernels are needed when there is a past, or a 3-D present to transpose (else present is a view)
   const cacheNeeded = (o: number) => !!pastKD || (qd.shape.length === 3 && present(ctx, o));
-  const all = [fwd, ...(cacheNeeded(1) ? [cacheK] : []), ...(cacheNeeded(2) ? [cacheV] : [])];
+  const all = [fwd, ...(cacheNeeded(1) ? [cacheK] : []), ...(cacheNeeded(2) ? [cacheV] : []), ...flashVariants];
   const variants = all.filter((k, idx, all) => !used.has(k.name) && all.findIndex((x) => x.name === k.name) === idx);
   return { launches, aliases, scratch, variants };
 }
