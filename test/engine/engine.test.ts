@@ -166,3 +166,29 @@ describe('plan cache', () => {
     expect(e.planned().has(last)).toBe(true);
   });
 });
+
+describe('weight layout for tensor cores', () => {
+  it('pads a constant fp16 MatMul weight with N % 8 != 0 and slices the product back (same result)', async () => {
+    const { runModel } = await import('../../src/ref/interpreter.js');
+    const b = new GraphBuilder('lmhead');
+    const x = b.input('x', 'float32', [2, 3, 16]);
+    const rng = new Rng(5);
+    const w = randomTensor('float32', [16, 67], rng);
+    b.output(b.op('MatMul', [x, b.initializer('w', w)]), 'logits');
+    const e = new Engine(b.build(), { precision: 'fp16', optimize: 0 });
+    const mm = e.model.graph.nodes.find((n) => n.op === 'MatMul')!;
+    expect(e.model.graph.initializers.get(mm.inputs[1])!.shape).toEqual([16, 72]);
+    expect(e.model.graph.nodes.some((n) => n.op === 'Slice')).toBe(true);
+    const feeds = new Map([['x', randomTensor('float32', [2, 3, 16], rng)]]);
+    const { plan } = e.planFor(feeds);
+    expect(plan!.values.get('logits')!.shape).toEqual([2, 3, 67]);
+    const out = runModel(e.model, feeds).get('logits') as Tensor;
+    const b2 = new GraphBuilder('lmhead');
+    const x2 = b2.input('x', 'float32', [2, 3, 16]);
+    b2.output(b2.op('MatMul', [x2, b2.initializer('w', w)]), 'logits');
+    const direct = runModel(b2.build(), feeds).get('logits') as Tensor;
+    const { relativeL2 } = await import('../../src/cli/run.js');
+    expect(out.shape).toEqual([2, 3, 67]);
+    expect(relativeL2(out, direct)).toBeLessThan(1e-2);
+  });
+});
