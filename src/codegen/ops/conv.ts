@@ -26,6 +26,7 @@ import { transposeGeometry, type TransposeGeometry } from '../../ref/kernels/con
 import { dt, hasDeviceType, type DeviceType } from '../dtypes.js';
 import { KernelBuilder, type KernelSource } from '../kernel-ir.js';
 import { a64, elementCount, grid1d, registerLowerings, unsupported, type ArgRef, type Launch, type LowerContext, type Lowered, type TensorDesc } from '../lowering.js';
+import { tensorCoreConv } from './conv-tc.js';
 
 const FLOATS: readonly DType[] = ['float32', 'float16', 'bfloat16', 'float64'];
 
@@ -269,6 +270,11 @@ function directKernel(t: DeviceType, r: number, bias: boolean): KernelSource {
 }
 
 function lowerConv(ctx: LowerContext): Lowered {
+  // fp16/bf16 group-1 1-D/2-D convs on tensor cores (conv-tc.ts); the kernels below stay the fallback
+  return tensorCoreConv(ctx, lowerConvSimt) ?? lowerConvSimt(ctx);
+}
+
+function lowerConvSimt(ctx: LowerContext): Lowered {
   const node = ctx.node;
   const X = need(ctx, 0, 'input X');
   const Wt = need(ctx, 1, 'weights W');
