@@ -70,13 +70,14 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--device <device>', 'cpu: the reference interpreter; cuda: a GPU engine').choices(['cpu', 'cuda']))
     .addOption(new Option('--precision <p>', 'GPU precision (with --device cuda and an ONNX model)').choices(['fp32', 'fp16', 'bf16']).default('fp32'))
     .option('--compare', 'with --device cuda: also run the interpreter and print each output\'s relative L2 error')
+    .option('--profile', 'with --device cuda: device time of each step (one profiled run), totals per op')
     .option('--input <NAME=FILE>', 'input tensor from a .pb (TensorProto) or .npy file (repeatable)', collect, [])
     .option('--dim <SYMBOL=N>', 'value of a symbolic dimension for random inputs (repeatable; default 1)', collect, [])
     .option('--seed <n>', 'seed for random inputs', (v) => Number(v))
     .option('--output-dir <dir>', 'write each output as NAME.npy (or NAME.pb)')
     .option('--json', 'print one JSON object')
-    .action((file: string, o: { input: string[]; dim: string[]; seed?: number; outputDir?: string; json?: boolean; device?: string; precision?: string; compare?: boolean }) => {
-      const r = runCli(file, { inputs: o.input, dims: o.dim, seed: o.seed, outputDir: o.outputDir, device: o.device, precision: o.precision, compare: o.compare });
+    .action((file: string, o: { input: string[]; dim: string[]; seed?: number; outputDir?: string; json?: boolean; device?: string; precision?: string; compare?: boolean; profile?: boolean }) => {
+      const r = runCli(file, { inputs: o.input, dims: o.dim, seed: o.seed, outputDir: o.outputDir, device: o.device, precision: o.precision, compare: o.compare, profile: o.profile });
       process.stdout.write((o.json ? JSON.stringify(r, null, 2) : printRun(r)) + '\n');
     });
 

@@ -31,6 +31,16 @@ export interface RunCliOptions {
   precision?: string;
   /** with cuda: also run the interpreter and report each output's relative L2 error */
   compare?: boolean;
+  /** with cuda: device time per step (one profiled run), totals per op */
+  profile?: boolean;
+}
+
+export interface ProfileSummary {
+  totalMs: number;
+  /** op (or fused chain "A+B+C") → total ms and steps, most expensive first */
+  byOp: { op: string; ms: number; steps: number }[];
+  /** the most expensive steps */
+  top: { label: string; ops: string; kernels: string; ms: number }[];
 }
 
 export interface TensorSummary { name: string; dtype: string; shape: number[]; min?: number; max?: number; mean?: number; head: (number | string)[]; file?: string; source?: string }
@@ -40,6 +50,7 @@ export interface RunReport {
   /** with --compare: relative L2 error of each output against the interpreter */
   relL2?: Record<string, number>;
   warnings?: string[];
+  profile?: ProfileSummary;
 }
 
 /** An engine file (by its magic), not an ONNX model. */
@@ -163,6 +174,8 @@ export function runCli(file: string, opts: RunCliOptions): RunReport {
   let outs: Map<string, RuntimeValue>;
   let ms: number;
   let relL2: Record<string, number> | undefined;
+  let profile: ProfileSummary | undefined;
+  if (opts.profile && device !== 'cuda') usage('--profile needs --device cuda');
   const warnings: string[] = [];
   if (device === 'cuda') {
     const reference = opts.compare && !engineFile ? loadModel(file) : undefined;
@@ -172,6 +185,7 @@ export function runCli(file: string, opts: RunCliOptions): RunReport {
       outs = engine.run(feeds);
       ms = performance.now() - start;
       warnings.push(...engine.library.warnings);
+      if (opts.profile) profile = summarizeProfile(engine.profile(feeds));
     } finally {
       engine.dispose();
     }
@@ -203,7 +217,23 @@ export function runCli(file: string, opts: RunCliOptions): RunReport {
       outputs.push(s);
     }
   }
-  return { model: file, seed, inputs, outputs, ms, device, ...(relL2 ? { relL2 } : {}), ...(warnings.length ? { warnings } : {}) };
+  return { model: file, seed, inputs, outputs, ms, device, ...(relL2 ? { relL2 } : {}), ...(warnings.length ? { warnings } : {}), ...(profile ? { profile } : {}) };
+}
+
+function summarizeProfile(steps: { label: string; ops: string[]; kernels: string[]; ms: number }[]): ProfileSummary {
+  const byOp = new Map<string, { ms: number; steps: number }>();
+  for (const s of steps) {
+    const key = [...new Set(s.ops)].join('+');
+    const e = byOp.get(key) ?? { ms: 0, steps: 0 };
+    e.ms += s.ms;
+    e.steps++;
+    byOp.set(key, e);
+  }
+  return {
+    totalMs: steps.reduce((a, s) => a + s.ms, 0),
+    byOp: [...byOp].map(([op, e]) => ({ op, ...e })).sort((a, b) => b.ms - a.ms),
+    top: [...steps].sort((a, b) => b.ms - a.ms).slice(0, 12).map((s) => ({ label: s.label, ops: s.ops.join('+'), kernels: [...new Set(s.kernels)].join(','), ms: s.ms })),
+  };
 }
 
 function fmtSummary(s: TensorSummary): string {
@@ -220,5 +250,11 @@ export function printRun(r: RunReport): string {
     `outputs (${r.device === 'cuda' ? 'CUDA engine, first run incl. planning and kernel loading' : 'interpreter'}, ${r.ms.toFixed(1)} ms)`,
     ...r.outputs.map(fmtSummary),
     ...(r.relL2 ? ['relative L2 error vs the interpreter', ...Object.entries(r.relL2).map(([k, v]) => `  ${k}  ${v.toExponential(3)}`)] : []),
+    ...(r.profile ? [
+      `profile (device time of one run, events between steps): ${r.profile.totalMs.toFixed(3)} ms`,
+      ...r.profile.byOp.slice(0, 15).map((o) => `  ${o.ms.toFixed(3).padStart(9)} ms  ${((100 * o.ms) / r.profile!.totalMs).toFixed(1).padStart(5)} %  ${String(o.steps).padStart(4)} steps  ${o.op}`),
+      'most expensive steps',
+      ...r.profile.top.map((t) => `  ${t.ms.toFixed(3).padStart(9)} ms  ${t.ops}  [${t.kernels}]  ${t.label}`),
+    ] : []),
   ].join('\n');
 }

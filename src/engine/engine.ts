@@ -200,6 +200,15 @@ export class Engine {
     return this.executor.timeStatic(p.plan, p.mem, map, iters, repeats);
   }
 
+  /** Device time of each step of a signature's plan (one profiled run after a warm-up run). */
+  profile(feeds: ReadonlyMap<string, RuntimeValue> | Record<string, RuntimeValue>): { label: string; ops: string[]; kernels: string[]; ms: number; host: boolean }[] {
+    const map = feeds instanceof Map ? feeds : new Map(Object.entries(feeds));
+    const p = this.planFor(map);
+    if (!p.plan || !p.mem) throw new ChimeraError('E_USAGE', `this signature runs eagerly (${p.dynamic}); only static plans are profiled`);
+    this.executor ??= new DeviceExecutor(this.model, this.library);
+    return this.executor.profileStatic(p.plan, p.mem, map);
+  }
+
   /** Compiles every kernel the plans made so far need (NVRTC, disk-cached). */
   compile(arch: string, progress?: Progress): void {
     this.library.compileMissing(arch, progress);

@@ -200,6 +200,39 @@ export class DeviceExecutor {
     return { medianMs: sorted[Math.floor(sorted.length / 2)], samplesMs: samples, mode: p.graph ? 'graph' : 'launches' };
   }
 
+  /**
+   * Device time of each device step of a static plan: one run with a CUDA event between consecutive
+   * steps (after a full warm-up run). Host steps are run as usual and reported with their wall time.
+   */
+  profileStatic(plan: Plan, mem: MemoryPlan, feeds: ReadonlyMap<string, RuntimeValue>): { label: string; ops: string[]; kernels: string[]; ms: number; host: boolean }[] {
+    if (plan.steps.some((s) => s.kind === 'host')) throw new ChimeraError('E_USAGE', 'a plan with host steps cannot be profiled on the device alone');
+    this.runStatic(plan, mem, feeds);
+    const p = this.prepared.get(plan.key)!;
+    const deviceSteps = plan.steps.filter((s): s is DeviceStep => s.kind === 'device');
+    const idx = new Map<Step, number>(deviceSteps.map((s, i) => [s, i]));
+    const events = plan.steps.map(() => Event.create());
+    const first = Event.create();
+    try {
+      first.record(this.stream);
+      plan.steps.forEach((s, i) => {
+        if (s.kind === 'device') {
+          s.launches.forEach((l, j) => this.kernels.get(l.kernel.name).launch({ grid: l.grid, block: l.block, sharedBytes: l.sharedBytes, stream: this.stream, args: p.packed![idx.get(s)!][j] }));
+        }
+        events[i].record(this.stream);
+      });
+      this.stream.synchronize();
+      return plan.steps.map((s, i) => ({
+        label: s.label,
+        ops: s.kind === 'device' ? s.nodes.map((n) => n.op) : [s.node.op],
+        kernels: s.kind === 'device' ? s.launches.map((l) => l.kernel.family) : [],
+        ms: Event.elapsedMs(i === 0 ? first : events[i - 1], events[i]),
+        host: s.kind === 'host',
+      }));
+    } finally {
+      for (const e of [first, ...events]) e.dispose();
+    }
+  }
+
   /** Downloads a device value as a tensor. */
   private download(v: PlanValue, ptr: bigint): Tensor {
     const bytes = new Uint8Array(v.bytes);
