@@ -20,7 +20,7 @@ import { partition, type Unit } from './partition.js';
 import { DynamicShapes, MAX_PLANS, Planner, type Plan } from './plan.js';
 import { planMemory, type MemoryPlan } from './memory.js';
 import { applyPrecision, type Precision } from './precision.js';
-import { padGemmWeights } from './weight-layout.js';
+import { gemmForTransposedWeights, padGemmWeights } from './weight-layout.js';
 import { KernelLibrary, type Progress } from './kernels.js';
 import { DeviceExecutor, type RunStats } from './executor.js';
 
@@ -86,6 +86,7 @@ export class Engine {
       inferShapes(model, { onError: 'report' });
       const closure = hostValueClosure(model);
       applyPrecision(model, options.precision ?? 'fp32', closure);
+      gemmForTransposedWeights(model);
       padGemmWeights(model);
     } else {
       inferShapes(model, { onError: 'report' });

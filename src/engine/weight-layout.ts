@@ -8,8 +8,61 @@
 import { Node, type Model } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { inferShapes } from '../infer/index.js';
+import { nodeReads } from '../ref/interpreter.js';
 
 const MIN_N = 64;
+
+/**
+ * MatMul(A, Transpose(W)) with W a constant fp16/bf16 [N, K] (a tied LM head, for instance): the
+ * transposed copy would be made on every run (38 M elements for GPT-2's vocabulary), and the product would
+ * miss the tensor cores when N % 8 != 0. Rewritten as Gemm(Reshape(A, [-1, K]), W, transB=1) and a Reshape
+ * back to A's leading dims + [N] (shape arithmetic the planner folds); the Transpose goes when unused.
+ */
+export function gemmForTransposedWeights(model: Model): number {
+  const g = model.graph;
+  const producer = new Map<string, Node>();
+  for (const n of g.nodes) for (const o of n.outputs) if (o) producer.set(o, n);
+  const rankOf = (v: string) => {
+    const t = g.typeOf(v);
+    return t?.kind === 'tensor' ? t.shape?.length : undefined;
+  };
+  const out: Node[] = [];
+  let count = 0;
+  for (const n of g.nodes) {
+    const t = n.op === 'MatMul' && n.domain === '' ? producer.get(n.inputs[1]) : undefined;
+    const w = t && t.op === 'Transpose' && t.domain === '' ? g.initializers.get(t.inputs[0]) : undefined;
+    const perm = t?.has('perm') ? t.ints('perm') : [1, 0];
+    const rank = rankOf(n.inputs[0]);
+    if (!t || !w || w.rank !== 2 || (w.dtype !== 'float16' && w.dtype !== 'bfloat16') || perm[0] !== 1 || perm[1] !== 0 || rank === undefined || rank < 2 || w.shape[1] % 8 !== 0) {
+      out.push(n);
+      continue;
+    }
+    const [N, K] = w.shape;
+    const y = n.outputs[0];
+    const base = `${y}::gemm`;
+    const init = (name: string, vals: number[]) => {
+      g.initializers.set(name, Tensor.from('int64', [vals.length], vals.map((v) => BigInt(v))));
+      return name;
+    };
+    out.push(
+      new Node({ op: 'Reshape', name: `${base}_a2`, inputs: [n.inputs[0], init(`${base}::a2shape`, [-1, K])], outputs: [`${base}::a2`] }),
+      new Node({ op: 'Gemm', name: `${base}`, inputs: [`${base}::a2`, t.inputs[0]], outputs: [`${base}::y2`], attrs: { transB: { type: 'int', value: 1n } } }),
+      new Node({ op: 'Shape', name: `${base}_shape`, inputs: [n.inputs[0]], outputs: [`${base}::ashape`] }),
+      new Node({ op: 'Slice', name: `${base}_lead`, inputs: [`${base}::ashape`, init(`${base}::s0`, [0]), init(`${base}::s1`, [-1]), init(`${base}::s2`, [0])], outputs: [`${base}::lead`] }),
+      new Node({ op: 'Concat', name: `${base}_yshape`, inputs: [`${base}::lead`, init(`${base}::n`, [N])], outputs: [`${base}::yshape`], attrs: { axis: { type: 'int', value: 0n } } }),
+      new Node({ op: 'Reshape', name: `${base}_y`, inputs: [`${base}::y2`, `${base}::yshape`], outputs: [y] }),
+    );
+    count++;
+  }
+  if (!count) return 0;
+  // drop Transposes nobody reads any more
+  const read = new Set<string>(g.outputs.map((o) => o.name));
+  for (const n of out) for (const i of nodeReads(n)) read.add(i);
+  g.nodes = out.filter((n) => !(n.op === 'Transpose' && n.outputs.every((o) => !read.has(o))));
+  g.valueInfo.clear();
+  inferShapes(model, { onError: 'report' });
+  return count;
+}
 
 export function padGemmWeights(model: Model): number {
   const g = model.graph;

@@ -192,3 +192,31 @@ describe('weight layout for tensor cores', () => {
     expect(relativeL2(out, direct)).toBeLessThan(1e-2);
   });
 });
+
+describe('transposed constant weights', () => {
+  it('MatMul(A, Transpose(W)) becomes Gemm(transB) on tensor cores, same result, no per-run transpose', async () => {
+    const { runModel } = await import('../../src/ref/interpreter.js');
+    const { relativeL2 } = await import('../../src/cli/run.js');
+    const build = () => {
+      const b = new GraphBuilder('tied');
+      const x = b.input('x', 'float32', ['batch', 'seq', 16]);
+      const w = b.initializer('wte', randomTensor('float32', [67, 16], new Rng(9)));
+      b.output(b.op('MatMul', [x, b.op('Transpose', [w], { perm: [1, 0] })]), 'logits');
+      return b.build();
+    };
+    const e = new Engine(build(), { precision: 'fp16', optimize: 0 });
+    const ops = e.model.graph.nodes.map((n) => n.op);
+    expect(ops).toContain('Gemm');
+    expect(ops).not.toContain('Transpose');
+    expect(ops).not.toContain('MatMul');
+    const feeds = new Map([['x', randomTensor('float32', [2, 5, 16], new Rng(4))]]);
+    const { plan } = e.planFor(feeds);
+    expect(plan!.values.get('logits')!.shape).toEqual([2, 5, 67]);
+    const gemm = plan!.steps.find((s) => s.kind === 'device' && s.nodes.some((n) => n.op === 'Gemm'));
+    expect(gemm && gemm.kind === 'device' && gemm.launches[0].kernel.family).toMatch(/^gemm_tc/);
+    const out = runModel(e.model, feeds).get('logits') as Tensor;
+    const ref = runModel(build(), feeds).get('logits') as Tensor;
+    expect(out.shape).toEqual([2, 5, 67]);
+    expect(relativeL2(out, ref)).toBeLessThan(1e-2);
+  });
+});
