@@ -22,7 +22,7 @@ import { bitsType, floatStorageBits } from './common.js';
 import { hasDeviceType, dt } from '../dtypes.js';
 import { KernelBuilder, offsetFromLinear, type KernelSource } from '../kernel-ir.js';
 import {
-  a64, broadcastStrides, contiguousStrides, elementCount, grid1d, registerLowerings, unsupported,
+  a32, a64, broadcastStrides, contiguousStrides, elementCount, grid1d, registerLowerings, unsupported,
   type Launch, type LowerContext, type Lowered, type TensorDesc,
 } from '../lowering.js';
 
@@ -86,11 +86,31 @@ function copyKernel(bytes: number, rank: number): KernelSource {
   const ds = b.i64s('ds', rank);
   const sbase = b.i64('sbase');
   const dbase = b.i64('dbase');
-  b.gridStride(n, () => {
-    offsetFromLinear(b, 'i', dims, [ss, ds], ['so', 'dO']);
-    b.line(`${dst}[${dbase} + dO] = ${src}[${sbase} + so];`);
+  // idx32 != 0: every index and offset fits 32 bits (checked on the host): 32-bit div/mod, much cheaper
+  const idx32 = b.i32('idx32');
+  b.block(`if (${idx32})`, () => {
+    b.block('for (unsigned int i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned int)' + n + '; i += gridDim.x * blockDim.x)', () => {
+      b.line('unsigned int rem = i;', 'int so = 0, dO = 0;');
+      for (let d = rank - 1; d >= 0; d--) {
+        b.line(d > 0 ? `{ unsigned int c = rem % (unsigned int)${dims[d]}; rem /= (unsigned int)${dims[d]};` : '{ unsigned int c = rem;');
+        b.line(`  so += (int)c * (int)${ss[d]}; dO += (int)c * (int)${ds[d]}; }`);
+      }
+      b.line(`${dst}[${dbase} + dO] = ${src}[${sbase} + so];`);
+    });
+  });
+  b.block('else', () => {
+    b.gridStride(n, () => {
+      offsetFromLinear(b, 'i', dims, [ss, ds], ['so', 'dO']);
+      b.line(`${dst}[${dbase} + dO] = ${src}[${sbase} + so];`);
+    });
   });
   return b.build();
+}
+
+/** every offset of a strided walk over `dims` fits a signed 32-bit int (bases are added in 64 bits) */
+function fits32(dims: readonly number[], ...strides: (readonly number[])[]): boolean {
+  if (elementCount(dims) >= 2 ** 31) return false;
+  return strides.every((st) => dims.reduce((a, d, k) => a + Math.max(0, d - 1) * Math.abs(st[k]), 0) < 2 ** 31);
 }
 
 export type PadMode = 'constant' | 'edge' | 'wrap' | 'reflect';
@@ -188,7 +208,7 @@ function copyLaunch(bytes: number, inp: number, out: number, box: CopyBox): Laun
     kernel, ...grid1d(n),
     args: [
       { in: inp }, { out }, a64(n), ...box.dims.map(a64), ...box.srcStrides.map(a64), ...box.dstStrides.map(a64),
-      a64(box.srcBase ?? 0), a64(box.dstBase ?? 0),
+      a64(box.srcBase ?? 0), a64(box.dstBase ?? 0), a32(fits32(box.dims, box.srcStrides, box.dstStrides) ? 1 : 0),
     ],
   };
 }
