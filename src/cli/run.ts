@@ -16,6 +16,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { Rng } from '../util/rng.js';
 import { ChimeraError } from '../errors.js';
 import { usage } from './common.js';
+import { relL2 } from '../bench/compare.js';
 import { cudaStatus } from '../runtime/cuda.js';
 import { Engine } from '../engine/engine.js';
 import { loadEngine } from '../engine/engine-file.js';
@@ -66,21 +67,8 @@ export function isEngineFile(file: string): boolean {
   }
 }
 
-/** ‖a − b‖₂ / ‖b‖₂ over all elements (numbers; bigint converted). */
-export function relativeL2(a: Tensor, b: Tensor): number {
-  const x = a.toNumbers() as number[];
-  const y = b.toNumbers() as number[];
-  if (x.length !== y.length) return Infinity;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < x.length; i++) {
-    const d = Number(x[i]) - Number(y[i]);
-    num += d * d;
-    den += Number(y[i]) * Number(y[i]);
-  }
-  if (num === 0) return 0;
-  return Math.sqrt(num) / Math.sqrt(den || 1e-300);
-}
+/** ‖a − b‖₂ / ‖b‖₂ over all elements (one implementation, shared with the benchmark's output check). */
+export const relativeL2 = relL2;
 
 function readTensorFile(file: string): Tensor {
   let bytes: Uint8Array;

@@ -151,7 +151,7 @@ export class Engine {
   }
 
   /** The static plan of a signature (no GPU needed), or undefined when its shapes depend on data. */
-  planFor(feeds: ReadonlyMap<string, RuntimeValue>): { plan?: Plan; mem?: MemoryPlan; dynamic?: string; key: string } {
+  planFor(feeds: ReadonlyMap<string, RuntimeValue>): { plan?: Plan; mem?: MemoryPlan; dynamic?: string; key: string; sig: ReturnType<Engine['signature']> } {
     const sig = this.signature(feeds);
     let e = this.plans.get(sig.key);
     if (e) {
@@ -170,7 +170,7 @@ export class Engine {
       }
       this.plans.set(sig.key, e);
     }
-    return { ...e, key: sig.key };
+    return { ...e, key: sig.key, sig };
   }
 
   /** Runs on the GPU. Feeds by input name; returns outputs by name. */
@@ -179,9 +179,8 @@ export class Engine {
     const p = this.planFor(map);
     this.executor ??= new DeviceExecutor(this.model, this.library);
     if (p.plan && p.mem) return this.executor.runStatic(p.plan, p.mem, map);
-    const sig = this.signature(map);
     const run = this.executor.eagerRun(map);
-    const planner = new Planner({ model: this.model, units: this.units, hostValues: this.hostValues, ...sig, feedValues: new Map(map) }, (s, plan) => {
+    const planner = new Planner({ model: this.model, units: this.units, hostValues: this.hostValues, ...p.sig, feedValues: new Map(map) }, (s, plan) => {
       if (s.kind === 'device') for (const l of s.launches) this.library.add(l.kernel);
       return run.step(s, plan);
     });

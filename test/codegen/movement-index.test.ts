@@ -8,6 +8,9 @@ import { Tensor } from '../../src/ir/tensor.js';
 import type { KernelSource } from '../../src/codegen/kernel-ir.js';
 import { Unsupported, type Lowered } from '../../src/codegen/lowering.js';
 import '../../src/codegen/ops/movement-index.js';
+import '../../src/codegen/ops/resize.js';
+import '../../src/codegen/ops/topk.js';
+import '../../src/codegen/ops/sources.js';
 import { compileAllWithNvcc, nvccPath } from './nvcc.js';
 import { checkCase, flt, i64, int, ints, lowerCase, str, T, type LowerCase } from './helpers.js';
 

@@ -12,3 +12,6 @@ import './movement-index.js';
 import './loss.js';
 import './quantize.js';
 import './sampling.js';
+import './resize.js';
+import './topk.js';
+import './sources.js';
