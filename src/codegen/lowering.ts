@@ -59,6 +59,12 @@ export interface LowerContext {
   readonly outputs: readonly TensorDesc[];
   /** the host value of input i, when it is known at plan time (always for declared hostInputs) */
   hostValue(i: number): Tensor | undefined;
+  /**
+   * compute capability of the target GPU as major*10+minor (90 for sm_90a), when the engine knows it.
+   * Architecture-specific kernels (wgmma on sm_90a) may be chosen only when it matches; undefined means
+   * "any GPU": portable kernels only.
+   */
+  readonly arch?: number;
 }
 
 export interface OpLowering {

@@ -32,6 +32,11 @@ export interface EngineOptions {
   maxDims?: Record<string, number>;
   /** fuse elementwise chains (default true) */
   fusion?: boolean;
+  /**
+   * compute capability (major*10+minor, e.g. 90) the plans may use architecture-specific kernels for;
+   * default: none (portable kernels only). `chimera build`/`run` set it from --arch or the device.
+   */
+  arch?: number;
 }
 
 interface PlanEntry {
@@ -161,7 +166,7 @@ export class Engine {
     } else {
       if (this.plans.size >= MAX_PLANS) this.plans.delete(this.plans.keys().next().value!);
       try {
-        const plan = new Planner({ model: this.model, units: this.units, hostValues: this.hostValues, ...sig }).run();
+        const plan = new Planner({ model: this.model, units: this.units, hostValues: this.hostValues, ...sig, arch: this.options.arch }).run();
         e = { plan, mem: planMemory(plan) };
         for (const k of plan.kernels.values()) this.library.add(k);
       } catch (err) {
@@ -180,7 +185,7 @@ export class Engine {
     this.executor ??= new DeviceExecutor(this.model, this.library);
     if (p.plan && p.mem) return this.executor.runStatic(p.plan, p.mem, map);
     const run = this.executor.eagerRun(map);
-    const planner = new Planner({ model: this.model, units: this.units, hostValues: this.hostValues, ...p.sig, feedValues: new Map(map) }, (s, plan) => {
+    const planner = new Planner({ model: this.model, units: this.units, hostValues: this.hostValues, ...p.sig, feedValues: new Map(map), arch: this.options.arch }, (s, plan) => {
       if (s.kind === 'device') for (const l of s.launches) this.library.add(l.kernel);
       return run.step(s, plan);
     });

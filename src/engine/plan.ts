@@ -112,6 +112,8 @@ export interface PlanInput {
   /** contents of feeds that are host values (part of the signature) */
   feedValues: Map<string, RuntimeValue>;
   key: string;
+  /** target compute capability (major*10+minor) for architecture-specific kernels; undefined: portable only */
+  arch?: number;
 }
 
 /** Called in eager mode after each step is decided: executes it and returns host-step results. */
@@ -272,7 +274,7 @@ export class Planner {
     let lowered: Lowered;
     try {
       lowered = lowering.lower({
-        node, inputs, outputs,
+        node, inputs, outputs, arch: this.input.arch,
         hostValue: (i) => {
           const v = node.inputs[i] ? this.plan.values.get(node.inputs[i]) : undefined;
           return v?.host instanceof Tensor ? v.host : undefined;
