@@ -223,6 +223,7 @@ Napi::Object ModuleInit(Napi::Env env, Napi::Object exports) {
   InitMemory(env, exports, data);
   InitExec(env, exports, data);
   InitNvrtc(env, exports);
+  InitCublasLt(env, exports);
   return exports;
 }
 

@@ -45,3 +45,4 @@ CUdeviceptr ToDevicePtr(Napi::Env env, const Napi::Value &buf, size_t offset, si
 void InitMemory(Napi::Env env, Napi::Object exports, AddonData *data);
 void InitExec(Napi::Env env, Napi::Object exports, AddonData *data);
 void InitNvrtc(Napi::Env env, Napi::Object exports);
+void InitCublasLt(Napi::Env env, Napi::Object exports);

@@ -12,6 +12,7 @@ import { ChimeraError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { compileUnit } from '../codegen/kernel-ir.js';
 import { Engine, sampleBindings } from '../engine/engine.js';
+import { archNumber } from '../engine/kernels.js';
 import { writeEngine, type EngineManifest } from '../engine/engine-file.js';
 import type { Precision } from '../engine/precision.js';
 import { cudaStatus, device, deviceArch } from '../runtime/cuda.js';
@@ -66,7 +67,7 @@ export function buildCli(file: string, o: BuildCliOptions): BuildReport {
   const maxDims = parseDims(o.maxDims, '--max-dims');
   const explicit = parseDims(o.dim, '--dim');
   const model = loadModel(file);
-  const engine = new Engine(model, { precision, maxDims, fusion: o.fusion !== false });
+  const engine = new Engine(model, { precision, maxDims, fusion: o.fusion !== false, ...(o.arch ? { arch: archNumber(o.arch) } : {}) });
   const rng = new Rng(1);
   const bindings = sampleBindings(engine.model, maxDims, explicit);
   const plans: EngineManifest['plans'] = [];

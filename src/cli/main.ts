@@ -71,13 +71,14 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--precision <p>', 'GPU precision (with --device cuda and an ONNX model)').choices(['fp32', 'fp16', 'bf16']).default('fp32'))
     .option('--compare', 'with --device cuda: also run the interpreter and print each output\'s relative L2 error')
     .option('--profile', 'with --device cuda: device time of each step (one profiled run), totals per op')
+    .addOption(new Option('--gemm-library <mode>', 'with --device cuda: GEMMs through cuBLASLt where measured faster (auto), never (off), or wherever it accepts (cublaslt)').choices(['auto', 'off', 'cublaslt']).default('auto'))
     .option('--input <NAME=FILE>', 'input tensor from a .pb (TensorProto) or .npy file (repeatable)', collect, [])
     .option('--dim <SYMBOL=N>', 'value of a symbolic dimension for random inputs (repeatable; default 1)', collect, [])
     .option('--seed <n>', 'seed for random inputs', (v) => Number(v))
     .option('--output-dir <dir>', 'write each output as NAME.npy (or NAME.pb)')
     .option('--json', 'print one JSON object')
-    .action((file: string, o: { input: string[]; dim: string[]; seed?: number; outputDir?: string; json?: boolean; device?: string; precision?: string; compare?: boolean; profile?: boolean }) => {
-      const r = runCli(file, { inputs: o.input, dims: o.dim, seed: o.seed, outputDir: o.outputDir, device: o.device, precision: o.precision, compare: o.compare, profile: o.profile });
+    .action((file: string, o: { input: string[]; dim: string[]; seed?: number; outputDir?: string; json?: boolean; device?: string; precision?: string; compare?: boolean; profile?: boolean; gemmLibrary?: string }) => {
+      const r = runCli(file, { inputs: o.input, dims: o.dim, seed: o.seed, outputDir: o.outputDir, device: o.device, precision: o.precision, compare: o.compare, profile: o.profile, gemmLibrary: o.gemmLibrary });
       process.stdout.write((o.json ? JSON.stringify(r, null, 2) : printRun(r)) + '\n');
     });
 

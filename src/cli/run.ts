@@ -21,6 +21,7 @@ import { cudaStatus } from '../runtime/cuda.js';
 import { Engine } from '../engine/engine.js';
 import { loadEngine } from '../engine/engine-file.js';
 import type { Precision } from '../engine/precision.js';
+import type { GemmLibraryMode, Implementation } from '../engine/executor.js';
 
 export interface RunCliOptions {
   inputs: string[]; // NAME=FILE
@@ -34,6 +35,8 @@ export interface RunCliOptions {
   compare?: boolean;
   /** with cuda: device time per step (one profiled run), totals per op */
   profile?: boolean;
+  /** with cuda: GEMMs through cuBLASLt where faster ('auto', default), never ('off') or always ('cublaslt') */
+  gemmLibrary?: string;
 }
 
 export interface ProfileSummary {
@@ -52,6 +55,8 @@ export interface RunReport {
   relL2?: Record<string, number>;
   warnings?: string[];
   profile?: ProfileSummary;
+  /** with cuda: what served each GEMM that has a library form (kernel or cuBLASLt) and the times measured */
+  implementations?: Implementation[];
 }
 
 /** An engine file (by its magic), not an ONNX model. */
@@ -163,17 +168,22 @@ export function runCli(file: string, opts: RunCliOptions): RunReport {
   let ms: number;
   let relL2: Record<string, number> | undefined;
   let profile: ProfileSummary | undefined;
+  let implementations: Implementation[] = [];
   if (opts.profile && device !== 'cuda') usage('--profile needs --device cuda');
   const warnings: string[] = [];
   if (device === 'cuda') {
     const reference = opts.compare && !engineFile ? loadModel(file) : undefined;
-    const engine = loaded?.engine ?? new Engine(model, { precision: (opts.precision ?? 'fp32') as Precision });
+    const gemmLibrary = (opts.gemmLibrary ?? 'auto') as GemmLibraryMode;
+    if (!['auto', 'off', 'cublaslt'].includes(gemmLibrary)) usage(`--gemm-library must be auto, off or cublaslt (got '${opts.gemmLibrary}')`);
+    const engine = loaded?.engine ?? new Engine(model, { precision: (opts.precision ?? 'fp32') as Precision, gemmLibrary });
+    if (loaded) engine.setGemmLibrary(gemmLibrary);
     try {
       const start = performance.now();
       outs = engine.run(feeds);
       ms = performance.now() - start;
       warnings.push(...engine.library.warnings);
       if (opts.profile) profile = summarizeProfile(engine.profile(feeds));
+      implementations = engine.implementations();
     } finally {
       engine.dispose();
     }
@@ -205,7 +215,7 @@ export function runCli(file: string, opts: RunCliOptions): RunReport {
       outputs.push(s);
     }
   }
-  return { model: file, seed, inputs, outputs, ms, device, ...(relL2 ? { relL2 } : {}), ...(warnings.length ? { warnings } : {}), ...(profile ? { profile } : {}) };
+  return { model: file, seed, inputs, outputs, ms, device, ...(relL2 ? { relL2 } : {}), ...(warnings.length ? { warnings } : {}), ...(profile ? { profile } : {}), ...(implementations.length ? { implementations } : {}) };
 }
 
 function summarizeProfile(steps: { label: string; ops: string[]; kernels: string[]; ms: number }[]): ProfileSummary {
@@ -222,6 +232,14 @@ function summarizeProfile(steps: { label: string; ops: string[]; kernels: string
     byOp: [...byOp].map(([op, e]) => ({ op, ...e })).sort((a, b) => b.ms - a.ms),
     top: [...steps].sort((a, b) => b.ms - a.ms).slice(0, 12).map((s) => ({ label: s.label, ops: s.ops.join('+'), kernels: [...new Set(s.kernels)].join(','), ms: s.ms })),
   };
+}
+
+/** One line: how many GEMMs cuBLASLt serves, and why the others stay on the generated kernel. */
+export function implementationLine(impls: readonly Implementation[]): string {
+  const lib = impls.filter((i) => i.chosen === 'cublasLt');
+  const notes = [...new Set(impls.map((i) => i.note).filter((n): n is string => !!n))];
+  const saved = lib.reduce((a, i) => a + ((i.kernelMs ?? 0) - (i.libraryMs ?? 0)), 0);
+  return `GEMMs    ${impls.length - lib.length} generated kernel, ${lib.length} cuBLASLt${lib.length ? ` (measured ${saved.toFixed(3)} ms faster in all)` : ''}${notes.length ? `; ${notes.slice(0, 2).join('; ')}` : ''}`;
 }
 
 function fmtSummary(s: TensorSummary): string {
@@ -244,5 +262,6 @@ export function printRun(r: RunReport): string {
       'most expensive steps',
       ...r.profile.top.map((t) => `  ${t.ms.toFixed(3).padStart(9)} ms  ${t.ops}  [${t.kernels}]  ${t.label}`),
     ] : []),
+    ...(r.implementations?.length ? [implementationLine(r.implementations)] : []),
   ].join('\n');
 }

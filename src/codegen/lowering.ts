@@ -40,6 +40,45 @@ export interface Launch {
   block: [number, number, number];
   sharedBytes?: number;
   args: ArgRef[];
+  /**
+   * A library call that computes the same thing as this launch and the `replaces - 1` launches after it.
+   * The executor may use it instead where the library is present and measures faster; the kernels stay
+   * the portable default.
+   */
+  library?: LibraryGemm;
+}
+
+/** An operand of a library call: [launch offset from the launch that carries it, argument index]. */
+export type LibraryOperand = readonly [number, number];
+
+/**
+ * A row-major GEMM for cuBLASLt: C = act(alpha * op(A) op(B) + bias[n]) + residual, batched by strides
+ * (stride 0 broadcasts). `act` is what cuBLASLt can apply exactly (its GELU is the tanh form).
+ */
+export interface LibraryGemm {
+  op: 'gemm';
+  dtype: 'float16' | 'bfloat16';
+  transA: boolean;
+  transB: boolean;
+  M: number;
+  N: number;
+  K: number;
+  lda: number;
+  ldb: number;
+  ldc: number;
+  batch: number;
+  strideA: number;
+  strideB: number;
+  strideC: number;
+  alpha: number;
+  act: 'none' | 'relu' | 'gelu_tanh';
+  a: LibraryOperand;
+  b: LibraryOperand;
+  c: LibraryOperand;
+  bias?: LibraryOperand;
+  /** added after the activation: only with act 'none' (cuBLASLt adds beta*C before it) */
+  residual?: LibraryOperand;
+  replaces: number;
 }
 
 export interface Lowered {

@@ -21,8 +21,9 @@ import { DynamicShapes, MAX_PLANS, Planner, type Plan } from './plan.js';
 import { planMemory, type MemoryPlan } from './memory.js';
 import { applyPrecision, type Precision } from './precision.js';
 import { gemmForTransposedWeights, padGemmWeights } from './weight-layout.js';
-import { KernelLibrary, type Progress } from './kernels.js';
-import { DeviceExecutor, type RunStats } from './executor.js';
+import { KernelLibrary, archNumber, type Progress } from './kernels.js';
+import { cudaStatus, deviceArch } from '../runtime/cuda.js';
+import { DeviceExecutor, type GemmLibraryMode, type Implementation, type RunStats } from './executor.js';
 
 export interface EngineOptions {
   precision?: Precision;
@@ -37,6 +38,12 @@ export interface EngineOptions {
    * default: none (portable kernels only). `chimera build`/`run` set it from --arch or the device.
    */
   arch?: number;
+  /**
+   * GEMMs that cuBLASLt can compute exactly: 'auto' (default) measures the generated kernel and cuBLASLt
+   * per node on the first run of a signature and keeps the faster; 'off' uses the kernels only; 'cublaslt'
+   * uses the library wherever it accepts. Without libcublasLt (or with CHIMERA_CUBLASLT=0) kernels serve all.
+   */
+  gemmLibrary?: GemmLibraryMode;
 }
 
 interface PlanEntry {
@@ -166,7 +173,7 @@ export class Engine {
     } else {
       if (this.plans.size >= MAX_PLANS) this.plans.delete(this.plans.keys().next().value!);
       try {
-        const plan = new Planner({ model: this.model, units: this.units, hostValues: this.hostValues, ...sig, arch: this.options.arch }).run();
+        const plan = new Planner({ model: this.model, units: this.units, hostValues: this.hostValues, ...sig, arch: this.targetArch() }).run();
         e = { plan, mem: planMemory(plan) };
         for (const k of plan.kernels.values()) this.library.add(k);
       } catch (err) {
@@ -182,10 +189,10 @@ export class Engine {
   run(feeds: ReadonlyMap<string, RuntimeValue> | Record<string, RuntimeValue>): Map<string, RuntimeValue> {
     const map = feeds instanceof Map ? feeds : new Map(Object.entries(feeds));
     const p = this.planFor(map);
-    this.executor ??= new DeviceExecutor(this.model, this.library);
+    this.executor ??= this.newExecutor();
     if (p.plan && p.mem) return this.executor.runStatic(p.plan, p.mem, map);
     const run = this.executor.eagerRun(map);
-    const planner = new Planner({ model: this.model, units: this.units, hostValues: this.hostValues, ...p.sig, feedValues: new Map(map), arch: this.options.arch }, (s, plan) => {
+    const planner = new Planner({ model: this.model, units: this.units, hostValues: this.hostValues, ...p.sig, feedValues: new Map(map), arch: this.targetArch() }, (s, plan) => {
       if (s.kind === 'device') for (const l of s.launches) this.library.add(l.kernel);
       return run.step(s, plan);
     });
@@ -201,7 +208,7 @@ export class Engine {
     const map = feeds instanceof Map ? feeds : new Map(Object.entries(feeds));
     const p = this.planFor(map);
     if (!p.plan || !p.mem) throw new ChimeraError('E_USAGE', `this signature runs eagerly (${p.dynamic}); only static plans are timed`);
-    this.executor ??= new DeviceExecutor(this.model, this.library);
+    this.executor ??= this.newExecutor();
     return this.executor.timeStatic(p.plan, p.mem, map, iters, repeats);
   }
 
@@ -210,7 +217,7 @@ export class Engine {
     const map = feeds instanceof Map ? feeds : new Map(Object.entries(feeds));
     const p = this.planFor(map);
     if (!p.plan || !p.mem) throw new ChimeraError('E_USAGE', `this signature runs eagerly (${p.dynamic}); only static plans are profiled`);
-    this.executor ??= new DeviceExecutor(this.model, this.library);
+    this.executor ??= this.newExecutor();
     return this.executor.profileStatic(p.plan, p.mem, map);
   }
 
@@ -235,9 +242,43 @@ export class Engine {
     return { plans: this.plans.size, dynamicSignatures: dyn, lastRun: this.executor?.lastRun, kernelsCompiled: this.library.compiledCount, compileMs: this.library.compileMs };
   }
 
+  /**
+   * The compute capability plans may specialize for: the GPU this process runs on when there is one
+   * (an engine file built elsewhere re-plans for the GPU it meets), else EngineOptions.arch.
+   */
+  private targetArch(): number | undefined {
+    if (this.arch === null) {
+      const st = cudaStatus();
+      this.arch = st.available ? archNumber(deviceArch()) : this.options.arch;
+    }
+    return this.arch;
+  }
+  private arch: number | undefined | null = null;
+
+  private newExecutor(): DeviceExecutor {
+    const x = new DeviceExecutor(this.model, this.library);
+    x.gemmLibrary = this.options.gemmLibrary ?? 'auto';
+    return x;
+  }
+
+  /**
+   * What serves each GEMM launch that has a library form, in the last static run: the generated kernel
+   * or cuBLASLt, with the times measured to decide (see EngineOptions.gemmLibrary).
+   */
+  implementations(): Implementation[] {
+    return this.executor?.lastImplementations ?? [];
+  }
+
+  /** Changes how GEMMs with a library form are served (plans already run are decided again). */
+  setGemmLibrary(mode: GemmLibraryMode): void {
+    (this.options as EngineOptions).gemmLibrary = mode;
+    this.executor?.dispose();
+    this.executor = undefined;
+  }
+
   /** Direct launches instead of CUDA graphs (for comparisons). */
   setUseGraphs(on: boolean): void {
-    this.executor ??= new DeviceExecutor(this.model, this.library);
+    this.executor ??= this.newExecutor();
     this.executor.useGraphs = on;
   }
 

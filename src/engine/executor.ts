@@ -24,6 +24,27 @@ import type { KernelLibrary } from './kernels.js';
 import type { MemoryPlan } from './memory.js';
 import { MAX_PLANS, type DeviceStep, type HostStep, type Plan, type PlanValue, type Step } from './plan.js';
 import { runNodeOnHost } from './host-node.js';
+import { relL2 } from '../bench/compare.js';
+import { cublasLtStatus, ltMatmul, LT_DTYPE, LT_EPILOGUE } from '../runtime/cublaslt.js';
+import type { NativeLtMatmul } from '../runtime/native.js';
+import type { LibraryGemm } from '../codegen/lowering.js';
+
+/** Which implementation serves GEMMs that have a library form: measured per node, never, or always. */
+export type GemmLibraryMode = 'auto' | 'off' | 'cublaslt';
+
+/** What serves one GEMM launch of a plan, and what was measured to decide it. */
+export interface Implementation {
+  step: string;
+  kernel: string;
+  chosen: 'kernel' | 'cublasLt';
+  kernelMs?: number;
+  libraryMs?: number;
+  /** why the library was not used, when it was a candidate */
+  note?: string;
+}
+
+/** cuBLASLt workspace per executor */
+const LT_WORKSPACE_BYTES = 32 * 2 ** 20;
 
 
 interface PreparedPlan {
@@ -35,6 +56,9 @@ interface PreparedPlan {
   graph?: GraphExec;
   graphFailed?: string;
   runs: number;
+  /** per device step, per launch: the library call that replaces it (and the next replaces-1), if chosen */
+  lt?: (NativeLtMatmul | undefined)[][];
+  implementations?: Implementation[];
 }
 
 export interface RunStats {
@@ -51,6 +75,11 @@ export class DeviceExecutor {
   lastRun?: RunStats;
   /** capture CUDA graphs for plans without host steps (default true) */
   useGraphs = true;
+  /** GEMMs with a library form: measure kernel vs cuBLASLt per node ('auto'), kernels only, or cuBLASLt */
+  gemmLibrary: GemmLibraryMode = 'auto';
+  /** the implementation of each GEMM launch of the last static plan run */
+  lastImplementations: Implementation[] = [];
+  private ltWorkspace?: DeviceBuffer;
 
   constructor(private readonly model: Model, private readonly kernels: KernelLibrary) {
     this.stream = Stream.create();
@@ -109,6 +138,7 @@ export class DeviceExecutor {
       p.arenaPtr = arena.ptr;
       p.graph?.dispose();
       p.graph = undefined;
+      p.lt = undefined; // library calls hold addresses: decide again
     }
     // feeds into their slots
     for (const [name, value] of feeds) {
@@ -122,11 +152,16 @@ export class DeviceExecutor {
       for (let i = from; i < to; i++) {
         const s = plan.steps[i];
         if (s.kind !== 'device') continue;
-        const packed = packedBySteps[stepIdx.get(s)!];
-        s.launches.forEach((l, j) => this.kernels.get(l.kernel.name).launch({ grid: l.grid, block: l.block, sharedBytes: l.sharedBytes, stream: this.stream, args: packed[j] }));
+        const k = stepIdx.get(s)!;
+        this.issue(s, packedBySteps[k], p!.lt?.[k]);
       }
     };
     const stepIdx = new Map<Step, number>(deviceSteps.map((s, i) => [s, i]));
+    if (!p.lt) {
+      p.lt = deviceSteps.map((s) => s.launches.map(() => undefined));
+      if (hostSteps === 0) p.implementations = this.chooseImplementations(deviceSteps, p.packed, p.lt, ptrOf, () => launchAll(0, plan.steps.length, p!.packed!, stepIdx));
+    }
+    this.lastImplementations = p.implementations ?? [];
     const launches = deviceSteps.reduce((a, s) => a + s.launches.length, 0);
     if (hostSteps === 0 && this.useGraphs && !p.graphFailed) {
       if (!p.graph) {
@@ -178,7 +213,7 @@ export class DeviceExecutor {
     const deviceSteps = plan.steps.filter((s): s is DeviceStep => s.kind === 'device');
     const once = () => {
       if (p.graph) p.graph.launch(this.stream);
-      else deviceSteps.forEach((s, i) => s.launches.forEach((l, j) => this.kernels.get(l.kernel.name).launch({ grid: l.grid, block: l.block, sharedBytes: l.sharedBytes, stream: this.stream, args: p.packed![i][j] })));
+      else deviceSteps.forEach((s, i) => this.issue(s, p.packed![i], p.lt?.[i]));
     };
     for (let i = 0; i < 3; i++) once();
     const start = Event.create();
@@ -215,9 +250,7 @@ export class DeviceExecutor {
     try {
       first.record(this.stream);
       plan.steps.forEach((s, i) => {
-        if (s.kind === 'device') {
-          s.launches.forEach((l, j) => this.kernels.get(l.kernel.name).launch({ grid: l.grid, block: l.block, sharedBytes: l.sharedBytes, stream: this.stream, args: p.packed![idx.get(s)!][j] }));
-        }
+        if (s.kind === 'device') this.issue(s, p.packed![idx.get(s)!], p.lt?.[idx.get(s)!]);
         events[i].record(this.stream);
       });
       this.stream.synchronize();
@@ -231,6 +264,137 @@ export class DeviceExecutor {
     } finally {
       for (const e of [first, ...events]) e.dispose();
     }
+  }
+
+  /** Issues one device step: its kernels, or the library calls chosen for some of them. */
+  private issue(s: DeviceStep, packed: PackedArgs[], lt?: (NativeLtMatmul | undefined)[]): void {
+    for (let j = 0; j < s.launches.length; j++) {
+      const call = lt?.[j];
+      if (call) {
+        ltMatmul(this.stream, call);
+        j += s.launches[j].library!.replaces - 1;
+        continue;
+      }
+      const l = s.launches[j];
+      this.kernels.get(l.kernel.name).launch({ grid: l.grid, block: l.block, sharedBytes: l.sharedBytes, stream: this.stream, args: packed[j] });
+    }
+  }
+
+  /** The cuBLASLt call for a launch's library form, with its operands resolved to device addresses. */
+  private ltCall(s: DeviceStep, j: number, g: LibraryGemm, ptrOf: (n: string) => bigint): NativeLtMatmul {
+    const addr = (o: readonly [number, number] | undefined): bigint => {
+      if (!o) return 0n;
+      const a = s.launches[j + o[0]].args[o[1]];
+      if (!a || !('buf' in a)) throw new ChimeraError('E_INTERNAL', `library operand ${o.join(':')} of ${s.label} is not a buffer`);
+      return ptrOf(a.buf) + BigInt(a.byteOffset);
+    };
+    if (!this.ltWorkspace) this.ltWorkspace = DeviceBuffer.alloc(LT_WORKSPACE_BYTES);
+    const d = addr(g.c);
+    const epilogue = g.act === 'relu' ? (g.bias ? LT_EPILOGUE.reluBias : LT_EPILOGUE.relu)
+      : g.act === 'gelu_tanh' ? (g.bias ? LT_EPILOGUE.geluBias : LT_EPILOGUE.gelu)
+        : g.bias ? LT_EPILOGUE.bias : LT_EPILOGUE.default;
+    return {
+      dtype: LT_DTYPE[g.dtype], transA: g.transA, transB: g.transB, M: g.M, N: g.N, K: g.K, lda: g.lda, ldb: g.ldb, ldc: g.ldc,
+      batch: g.batch, strideA: g.strideA, strideB: g.strideB, strideC: g.strideC, alpha: g.alpha, beta: g.residual ? 1 : 0, epilogue,
+      a: addr(g.a), b: addr(g.b), c: g.residual ? addr(g.residual) : d, d, ...(g.bias ? { bias: addr(g.bias) } : {}),
+      workspace: this.ltWorkspace.ptr, workspaceBytes: LT_WORKSPACE_BYTES,
+    };
+  }
+
+  /**
+   * Decides, for every launch with a library form, whether cuBLASLt serves it: after one full run with
+   * the kernels (so every operand holds real data), each candidate is timed both ways (CUDA events,
+   * median of 5 after 2 warm-ups) and the library's result is compared with the kernel's on the first
+   * rows of the output (relative L2 ≤ 2e-2); the library is used where it is correct and faster.
+   */
+  private chooseImplementations(steps: DeviceStep[], packed: PackedArgs[][], lt: (NativeLtMatmul | undefined)[][], ptrOf: (n: string) => bigint, runAll: () => void): Implementation[] {
+    const out: Implementation[] = [];
+    const candidates: [number, number][] = [];
+    steps.forEach((s, i) => s.launches.forEach((l, j) => l.library && candidates.push([i, j])));
+    if (candidates.length === 0) return out;
+    const lib = cublasLtStatus();
+    if (this.gemmLibrary === 'off' || !lib.available) {
+      for (const [i, j] of candidates) out.push({ step: steps[i].label, kernel: steps[i].launches[j].kernel.name, chosen: 'kernel', note: this.gemmLibrary === 'off' ? 'library use is off' : `cuBLASLt unavailable: ${lib.reason}` });
+      return out;
+    }
+    runAll();
+    this.stream.synchronize();
+    const start = Event.create();
+    const end = Event.create();
+    const time = (f: () => void): number => {
+      f();
+      f();
+      const t: number[] = [];
+      for (let r = 0; r < 5; r++) {
+        start.record(this.stream);
+        f();
+        end.record(this.stream);
+        end.synchronize();
+        t.push(Event.elapsedMs(start, end));
+      }
+      return t.sort((a, b) => a - b)[2];
+    };
+    try {
+      for (const [i, j] of candidates) {
+        const s = steps[i];
+        const l = s.launches[j];
+        const g = l.library!;
+        const entry: Implementation = { step: s.label, kernel: l.kernel.name, chosen: 'kernel' };
+        out.push(entry);
+        const kernelOnly = () => {
+          for (let k = j; k < j + g.replaces; k++) {
+            const lk = s.launches[k];
+            this.kernels.get(lk.kernel.name).launch({ grid: lk.grid, block: lk.block, sharedBytes: lk.sharedBytes, stream: this.stream, args: packed[i][k] });
+          }
+        };
+        let call: NativeLtMatmul;
+        try {
+          call = this.ltCall(s, j, g, ptrOf);
+        } catch (e) {
+          entry.note = (e as Error).message;
+          continue;
+        }
+        entry.kernelMs = time(kernelOnly);
+        const sampleBytes = Math.min(g.M, 16) * g.ldc * 2;
+        const kernelOut = this.sample(call.d, sampleBytes, g.dtype);
+        try {
+          entry.libraryMs = time(() => ltMatmul(this.stream, call));
+        } catch (e) {
+          entry.note = `cuBLASLt refused: ${(e as Error).message}`;
+          this.stream.synchronize();
+          continue;
+        }
+        const libOut = this.sample(call.d, sampleBytes, g.dtype);
+        const err = relL2(libOut, kernelOut);
+        if (!(err <= 2e-2)) {
+          entry.note = `cuBLASLt result differs from the kernel's (rel L2 ${err.toExponential(2)})`;
+          kernelOnly();
+          continue;
+        }
+        if (this.gemmLibrary === 'cublaslt' || entry.libraryMs < entry.kernelMs) {
+          entry.chosen = 'cublasLt';
+          lt[i][j] = call;
+        } else {
+          kernelOnly();
+        }
+      }
+      this.stream.synchronize();
+    } finally {
+      start.dispose();
+      end.dispose();
+    }
+    return out;
+  }
+
+  /** The first `bytes` of a device buffer region as floats (fp16/bf16 data). */
+  private sample(ptr: bigint, bytes: number, dtype: 'float16' | 'bfloat16'): Tensor {
+    this.stream.synchronize();
+    const raw = new Uint8Array(bytes - (bytes % 2));
+    const { buffer, base } = this.bufferAt(ptr);
+    const avail = Number(base + BigInt(buffer.size) - ptr);
+    const n = Math.min(raw.byteLength, avail - (avail % 2));
+    buffer.download(raw.subarray(0, n), Number(ptr - base));
+    return tensorFromRaw(dtype, [n / 2], raw.subarray(0, n));
   }
 
   /** Downloads a device value as a tensor. */
@@ -354,6 +518,8 @@ export class DeviceExecutor {
   }
 
   dispose(): void {
+    if (this.ltWorkspace && !this.ltWorkspace.disposed) this.ltWorkspace.dispose();
+    this.ltWorkspace = undefined;
     for (const p of this.prepared.values()) p.graph?.dispose();
     this.prepared.clear();
     for (const b of this.consts.values()) if (!b.disposed) b.dispose();
@@ -363,3 +529,4 @@ export class DeviceExecutor {
     if (!this.stream.disposed) this.stream.dispose();
   }
 }
+

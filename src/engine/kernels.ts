@@ -24,8 +24,8 @@ export interface Progress {
   (done: number, total: number, what: string): void;
 }
 
-/** major.minor of an sm_XY[a] / compute_XY[a] architecture */
-function archNumber(arch: string): number {
+/** major*10+minor of an sm_XY[a] / compute_XY[a] architecture (90 for sm_90a) */
+export function archNumber(arch: string): number {
   const m = /_(\d+)(\d)a?$/.exec(arch);
   return m ? Number(m[1]) * 10 + Number(m[2]) : 0;
 }

@@ -24,7 +24,7 @@ import { nodeReads } from '../ref/interpreter.js';
 import type { KernelArg } from '../runtime/args.js';
 import { deviceType } from '../codegen/dtypes.js';
 import type { KernelSource } from '../codegen/kernel-ir.js';
-import { checkLaunch, getLowering, Unsupported, type ArgRef, type Lowered, type TensorDesc } from '../codegen/lowering.js';
+import { checkLaunch, getLowering, Unsupported, type ArgRef, type LibraryGemm, type Lowered, type TensorDesc } from '../codegen/lowering.js';
 import { elementwiseReject, lowerElementwiseGroup, type ElementwiseGroup } from '../codegen/ops/elementwise.js';
 import '../codegen/ops/index.js';
 import { EW_TABLE } from '../codegen/ops/ew-table.js';
@@ -65,6 +65,8 @@ export interface PlannedLaunch {
   block: [number, number, number];
   sharedBytes: number;
   args: PlanArg[];
+  /** a library call the executor may use instead of this launch and the next library.replaces - 1 */
+  library?: LibraryGemm;
 }
 
 export interface DeviceStep {
@@ -398,7 +400,7 @@ export class Planner {
         }
         return a;
       });
-      return { kernel: l.kernel, grid: l.grid, block: l.block, sharedBytes: l.sharedBytes ?? 0, args };
+      return { kernel: l.kernel, grid: l.grid, block: l.block, sharedBytes: l.sharedBytes ?? 0, args, ...(l.library ? { library: l.library } : {}) };
     });
     for (const k of lowered.variants ?? []) this.plan.kernels.set(k.name, k);
     const step: DeviceStep = { kind: 'device', label, nodes, launches, reads: [...reads], writes: [...writes] };

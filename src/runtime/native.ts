@@ -29,6 +29,24 @@ export interface NativeAddon {
   GraphExec: new (graph: NativeGraph) => NativeGraphExec;
   nvrtcVersion(): { major: number; minor: number };
   nvrtcCompile(source: string, name: string, options: string[], nameExpressions: string[]): NativeCompileResult;
+  ltLoad(candidates: string[]): { loaded: boolean; path: string; error: string; version: number };
+  ltMatmul(stream: NativeStream | null, spec: NativeLtMatmul): void;
+}
+/** One cuBLASLt GEMM (native/src/cublaslt.cc); pointers as BigInt. */
+export interface NativeLtMatmul {
+  dtype: number;
+  transA: boolean;
+  transB: boolean;
+  M: number; N: number; K: number;
+  lda: number; ldb: number; ldc: number;
+  batch: number; strideA: number; strideB: number; strideC: number;
+  alpha: number;
+  beta: number;
+  epilogue: number;
+  a: bigint; b: bigint; c: bigint; d: bigint;
+  bias?: bigint;
+  workspace: bigint;
+  workspaceBytes: number;
 }
 export interface LoadState {
   cudaLoaded: boolean;

@@ -90,3 +90,35 @@ describe('gemm-tc compiles with nvcc', () => {
     expect(fails.map((f) => `${f.name}: ${f.log.slice(0, 400)}`)).toEqual([]);
   }, 600_000);
 });
+
+describe('gemm-tc library form (cuBLASLt candidate)', () => {
+  const refs = { A: { in: 0 }, B: { in: 1 }, bias: { in: 2 }, residual: { in: 3 }, C: { out: 0 }, workspace: { scratch: 0 } } as const;
+  const operand = (l: ReturnType<typeof launchTensorCoreGemm>, o: readonly [number, number] | undefined) => (o ? l.launches[o[0]].args[o[1]] : undefined);
+  for (const splitK of [false, true]) {
+    it(`points every operand at the right kernel argument (splitK ${splitK})`, () => {
+      for (const ep of [{ bias: true, act: 'none' as GemmAct, residual: true }, { bias: true, act: 'relu' as GemmAct, residual: false }, { bias: false, act: 'none' as GemmAct, residual: false }]) {
+        const c = cfg({ splitK, epilogue: ep });
+        const r = { ...refs, bias: ep.bias ? refs.bias : undefined, residual: ep.residual ? refs.residual : undefined };
+        const l = launchTensorCoreGemm({ batch: 1, M: 300, N: 264, K: 1024 }, c, 0.5, r);
+        const g = l.launches[0].library!;
+        expect(g).toBeDefined();
+        expect(g.replaces).toBe(l.launches.length);
+        expect([g.M, g.N, g.K, g.lda, g.ldb, g.ldc, g.alpha]).toEqual([300, 264, 1024, 1024, 264, 264, 0.5]);
+        expect(operand(l, g.a)).toEqual(refs.A);
+        expect(operand(l, g.b)).toEqual(refs.B);
+        expect(operand(l, g.c)).toEqual(refs.C);
+        expect(operand(l, g.bias)).toEqual(r.bias);
+        expect(operand(l, g.residual)).toEqual(r.residual);
+        for (const ll of l.launches.slice(1)) expect(ll.library).toBeUndefined();
+      }
+    });
+  }
+  it('has no library form where cuBLASLt would compute something else', () => {
+    const noLib = (ep: { bias: boolean; act: GemmAct; residual: boolean }, batch = 1) =>
+      launchTensorCoreGemm({ batch, M: 64, N: 64, K: 64 }, cfg({ epilogue: ep }), 1).launches[0].library;
+    expect(noLib({ bias: false, act: 'gelu_erf', residual: false })).toBeUndefined(); // cuBLASLt's GELU is the tanh form
+    expect(noLib({ bias: false, act: 'relu', residual: true })).toBeUndefined(); // beta*C lands before the activation
+    expect(noLib({ bias: true, act: 'none', residual: false }, 2)).toBeUndefined(); // bias over a batch
+    expect(noLib({ bias: false, act: 'gelu_tanh', residual: false })?.act).toBe('gelu_tanh');
+  });
+});

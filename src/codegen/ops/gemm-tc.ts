@@ -34,7 +34,7 @@
  */
 import type { DType } from '../../ir/dtype.js';
 import { KernelBuilder, type KernelSource } from '../kernel-ir.js';
-import { a64, af32, type ArgRef, type Launch } from '../lowering.js';
+import { a64, af32, type ArgRef, type Launch, type LibraryGemm, type LibraryOperand } from '../lowering.js';
 
 export type GemmTcDtype = 'float16' | 'bfloat16';
 export type GemmAct = 'none' | 'relu' | 'gelu_erf' | 'gelu_tanh';
@@ -526,7 +526,9 @@ export function launchTensorCoreGemm(shape: GemmTcShape, cfg: GemmTcConfig, alph
     if (R.bias) args.push(R.bias);
     if (R.residual) args.push(R.residual);
     args.push(R.C, ...common, a64(f.ldc), a64(f.strideA), a64(f.strideB), a64(f.strideC), a64(f.batch), af32(alpha));
-    return { launches: [{ kernel: kernels.main, grid: [gridX, gridY, Math.min(f.batch, 65535)], block, sharedBytes, args }], scratch: [], splits: 1, kernels };
+    const at = (k: number): LibraryOperand => [0, k];
+    const library = libraryGemm(f, cfg, alpha, at(0), at(1), at(R.bias ? 2 : -1), at(2 + (R.bias ? 1 : 0)), at(2 + (R.bias ? 1 : 0) + (R.residual ? 1 : 0)), 1);
+    return { launches: [{ kernel: kernels.main, grid: [gridX, gridY, Math.min(f.batch, 65535)], block, sharedBytes, args, ...(library ? { library } : {}) }], scratch: [], splits: 1, kernels };
   }
   const splits0 = shape.splits ?? gemmSplits(f, t);
   const kTiles = Math.ceil(f.K / t.bk);
@@ -540,14 +542,33 @@ export function launchTensorCoreGemm(shape: GemmTcShape, cfg: GemmTcConfig, alph
   redArgs.push(R.C, a64(f.M), a64(f.N), a64(f.ldc), a64(f.strideC), a64(f.batch), a64(splits), af32(alpha));
   const n = f.batch * f.M * f.N;
   const rblocks = Math.max(1, Math.min(Math.ceil(n / REDUCE_THREADS), 65535 * 8));
+  const library = libraryGemm(f, cfg, alpha, [0, 0], [0, 1], [1, R.bias ? 1 : -1], [1, 1 + (R.bias ? 1 : 0)], [1, 1 + (R.bias ? 1 : 0) + (R.residual ? 1 : 0)], 2);
   return {
     launches: [
-      { kernel: kernels.main, grid: [gridX, gridY, Math.min(f.batch * splits, 65535)], block, sharedBytes, args: mainArgs },
+      { kernel: kernels.main, grid: [gridX, gridY, Math.min(f.batch * splits, 65535)], block, sharedBytes, args: mainArgs, ...(library ? { library } : {}) },
       { kernel: kernels.reduce!, grid: [rblocks, 1, 1], block: [REDUCE_THREADS, 1, 1], args: redArgs },
     ],
     scratch: [ws],
     splits,
     kernels,
+  };
+}
+
+/**
+ * The cuBLASLt form of a GEMM, when cuBLASLt computes exactly the same function: its GELU is the tanh
+ * form, it adds beta*C before the activation (so a residual only with no activation), and its bias does
+ * not broadcast over a batch here (batch 1 only). Operands point at the kernel arguments.
+ */
+function libraryGemm(f: FullShape, cfg: GemmTcConfig, alpha: number, a: LibraryOperand, b: LibraryOperand, bias: LibraryOperand, residual: LibraryOperand, c: LibraryOperand, replaces: number): LibraryGemm | undefined {
+  const act = cfg.epilogue.act;
+  if (act === 'gelu_erf') return undefined;
+  if (cfg.epilogue.residual && act !== 'none') return undefined;
+  if (cfg.epilogue.bias && f.batch > 1) return undefined;
+  return {
+    op: 'gemm', dtype: cfg.dtype, transA: cfg.transA, transB: cfg.transB,
+    M: f.M, N: f.N, K: f.K, lda: f.lda, ldb: f.ldb, ldc: f.ldc,
+    batch: f.batch, strideA: f.strideA, strideB: f.strideB, strideC: f.strideC, alpha, act,
+    a, b, c, ...(cfg.epilogue.bias ? { bias } : {}), ...(cfg.epilogue.residual ? { residual } : {}), replaces,
   };
 }
 
