@@ -3,13 +3,21 @@
 reference outputs chimera is checked against. Runs on the GPU machine (torch, transformers, torchvision,
 onnx; no network): models are built from their default configs with seeded random weights, never downloaded.
 
-Usage:  python3 scripts/bench_peers.py OUT_DIR [--only gpt2,bert,resnet50] [--rows REGEX] [--iters N]
+Usage:  python3 scripts/bench_peers.py OUT_DIR [--only gpt2,bert,resnet50,kernels] [--rows REGEX] [--iters N]
                                        [--repeats N] [--no-compile] [--budget-s S]
+                                       [--kernels] [--cases REGEX]
 
 Rows (fp16 on CUDA):
     gpt2      GPT-2 124M (GPT2Config defaults): prefill B1 S128, B8 S512; decode B1, B8 with a KV cache of 128
     bert      BERT-base (BertConfig defaults): B1 S128, B32 S128
     resnet50  ResNet-50 (torchvision, random init): B1, B32 (3x224x224)
+    kernels   kernel microbenchmarks (no ONNX files, no saved tensors): torch.matmul fp16 at 4096^3, at the
+              model shapes M in {128, 4096, 16384} x (N, K) in {(2304, 768), (768, 768), (3072, 768), (768, 3072)}
+              and the GPT-2 LM head 128x50257x768 (B transposed); F.scaled_dot_product_attention fp16,
+              B = 16384/S, H16 D128, S in {128, 512, 1024, 2048, 4096, 8192}, causal and not. Written to
+              OUT_DIR/kernels.json; `chimera bench OUT_DIR` builds the same single-node cases itself, checks
+              them against the interpreter on its own random inputs and times them the same way.
+              --kernels runs only these (same as --only kernels); --cases REGEX selects cases by id.
 
 It writes
     OUT_DIR/<model>/model.onnx         one ONNX file per model, fp32 weights (chimera builds it with
@@ -17,6 +25,9 @@ It writes
     OUT_DIR/rows/<row>/in_<name>.npy   the inputs (floats rounded to fp16, stored as float32 like the ONNX inputs)
     OUT_DIR/rows/<row>/out_<name>.npy  torch's fp16 outputs (eager)
     OUT_DIR/peers.json                 everything: rows, timings, floors, versions, errors and skips
+                                       (only written when a model is selected)
+    OUT_DIR/kernels.json               the kernel cases and torch's times (only written when kernels are
+                                       selected)
 
 GPT-2 is exported once, with past_key_i/past_value_i inputs (the decoder wrapper of export_fixtures.py with
 all 12 layers, dynamo exporter: the TorchScript one fails on decoder LMs with this transformers): prefill
@@ -29,6 +40,12 @@ mode="reduce-overhead" (CUDA graphs), dynamic=False; its compile time is recorde
 (with a note) once --budget-s seconds have passed. Floors: bytes / 2.97 TB/s and FLOPs / 758 TFLOP/s
 (GPU.md ceilings); bytes = fp16 weights + the row's inputs and outputs as torch moves them (a lower bound:
 intermediates could in principle stay on chip); FLOPs from torch.utils.flop_counter on the eager run.
+
+Kernel timing (the same method as chimera's Engine.time on a single-node engine): one call captured in a
+CUDA graph (eager calls if the capture fails; "mode" says which), 3 warm-up replays, a probe sizes the
+batches to about KERNEL_BATCH_MS of work (1 to KERNEL_MAX_ITERS replays), then KERNEL_REPEATS batches of
+back-to-back replays between two CUDA events; the median of the per-call batch means. FLOPs: GEMM 2*M*N*K;
+attention 4*B*H*S*S*D (QK^T and PV), half of that when causal.
 """
 import argparse
 import json
@@ -443,19 +460,187 @@ def measure_row(spec, row, lm, wbytes, out_dir, a, start):
                 torch_res[f"{k}_tokens_per_s"] = row["batch"] / torch_res[f"{k}_ms"] * 1e3
 
 
+# ----------------------------------------------------------------------------------------------------
+# kernel microbenchmarks (kernels.json)
+
+KERNEL_REPEATS = 21
+KERNEL_BATCH_MS = 2.0
+KERNEL_MAX_ITERS = 100
+KERNEL_WARMUP = 3
+GEMM_MS = (128, 4096, 16384)
+GEMM_NK = ((2304, 768), (768, 768), (3072, 768), (768, 3072))
+ATTN_TOKENS, ATTN_H, ATTN_D = 16384, 16, 128  # batch x seq = 16,384 tokens, as GPU.md's SDPA anchors
+ATTN_S = (128, 512, 1024, 2048, 4096, 8192)
+
+
+def kernel_cases():
+    """The cases, in report order (chimera bench reads their parameters from kernels.json)."""
+    cases = []
+
+    def gemm(m, n, k, trans_b=False, note=""):
+        cid = f"gemm-m{m}-n{n}-k{k}" + ("-tb" if trans_b else "")
+        shape = f"{m}x{n}x{k}" + (" (B transposed)" if trans_b else "")
+        c = dict(id=cid, family="gemm", shape=shape, dtype="float16", m=m, n=n, k=k, trans_b=trans_b,
+                 flops=2 * m * n * k)
+        if note:
+            c["note"] = note
+        cases.append(c)
+
+    gemm(4096, 4096, 4096, note="square")
+    for m in GEMM_MS:
+        for n, k in GEMM_NK:
+            gemm(m, n, k)
+    gemm(128, 50257, 768, trans_b=True, note="GPT-2 LM head")
+    for s in ATTN_S:
+        b = max(1, ATTN_TOKENS // s)
+        for causal in (False, True):
+            flops = 4 * b * ATTN_H * s * s * ATTN_D
+            cases.append(dict(id=f"attn-b{b}-h{ATTN_H}-s{s}-d{ATTN_D}" + ("-causal" if causal else ""),
+                              family="attention", shape=f"B{b} H{ATTN_H} S{s} D{ATTN_D}" + (" causal" if causal else ""),
+                              dtype="float16", batch=b, heads=ATTN_H, seq=s, head_dim=ATTN_D, causal=causal,
+                              flops=flops // 2 if causal else flops))
+    return cases
+
+
+def time_kernel(fn):
+    """(median ms per call, samples, iters, mode) with the method described at the top."""
+    for _ in range(KERNEL_WARMUP):
+        fn()
+    torch.cuda.synchronize()
+    mode = "graph"
+    call = fn
+    try:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm-up on a side stream before capture, as torch's docs do
+            for _ in range(KERNEL_WARMUP):
+                fn()
+        torch.cuda.current_stream().wait_stream(side)
+        torch.cuda.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            fn()
+        torch.cuda.synchronize()
+        call = graph.replay
+    except Exception as e:  # noqa: BLE001
+        mode = f"eager (graph capture failed: {type(e).__name__})"
+        torch.cuda.synchronize()
+    for _ in range(KERNEL_WARMUP):
+        call()
+    start = torch.cuda.Event(enable_timing=True)
+    end = torch.cuda.Event(enable_timing=True)
+    start.record()
+    call()
+    end.record()
+    end.synchronize()
+    probe = max(start.elapsed_time(end), 1e-3)
+    iters = int(max(1, min(KERNEL_MAX_ITERS, KERNEL_BATCH_MS // probe)))
+    samples = []
+    for _ in range(KERNEL_REPEATS):
+        start.record()
+        for _ in range(iters):
+            call()
+        end.record()
+        end.synchronize()
+        samples.append(start.elapsed_time(end) / iters)
+    return float(sorted(samples)[len(samples) // 2]), samples, iters, mode
+
+
+def measure_kernel(case, gen):
+    import torch.nn.functional as F
+
+    dev = "cuda"
+    half = torch.float16
+    if case["family"] == "gemm":
+        m, n, k = case["m"], case["n"], case["k"]
+        a = torch.randn((m, k), generator=gen, device=dev, dtype=half)
+        if case["trans_b"]:
+            w = torch.randn((n, k), generator=gen, device=dev, dtype=half)
+            b = w.t()  # a transposed view, as nn.Linear / the tied LM head use it
+        else:
+            b = torch.randn((k, n), generator=gen, device=dev, dtype=half)
+        out = torch.empty((m, n), device=dev, dtype=half)
+        op = "torch.matmul" + (" (B.t() view)" if case["trans_b"] else "")
+
+        def fn():
+            return torch.matmul(a, b, out=out)
+    else:
+        shp = (case["batch"], case["heads"], case["seq"], case["head_dim"])
+        q, k, v = (torch.randn(shp, generator=gen, device=dev, dtype=half) for _ in range(3))
+        causal = case["causal"]
+        op = "torch.nn.functional.scaled_dot_product_attention"
+
+        def fn():
+            return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    with torch.no_grad():
+        res = fn()
+        torch.cuda.synchronize()
+        if res is not None and not torch.isfinite(res.float()).all().item():
+            raise RuntimeError("torch produced non-finite outputs")
+        del res
+        ms, samples, iters, mode = time_kernel(fn)
+    return dict(op=op, mode=mode, ms=ms, samples_ms=samples, iters=iters, repeats=KERNEL_REPEATS,
+                tflops=case["flops"] / (ms * 1e-3) / 1e12)
+
+
+def run_kernels(out_dir, a, meta):
+    """Times every selected kernel case with torch; writes OUT_DIR/kernels.json after each case."""
+    doc = dict(meta, timing=("one call captured in a CUDA graph, replayed: median over repeats of (CUDA-event time "
+                             "of iters back-to-back replays)/iters, after warm-up; see scripts/bench_peers.py"),
+               kernel_repeats=KERNEL_REPEATS, kernel_batch_ms=KERNEL_BATCH_MS, cases=[])
+    path = os.path.join(out_dir, "kernels.json")
+    sdpa = {}
+    for name in ("flash_sdp_enabled", "mem_efficient_sdp_enabled", "math_sdp_enabled", "cudnn_sdp_enabled"):
+        f = getattr(torch.backends.cuda, name, None)
+        if f is not None:
+            sdpa[name] = bool(f())
+    doc["sdpa_backends_enabled"] = sdpa
+    doc["tf32_matmul"] = bool(torch.backends.cuda.matmul.allow_tf32)
+    cases = [c for c in kernel_cases() if not a.cases or re.search(a.cases, c["id"])]
+    for case in cases:
+        doc["cases"].append(case)
+        gen = torch.Generator(device="cuda").manual_seed(SEED + zlib.crc32(case["id"].encode()) % 1000)
+        try:
+            case["torch"] = measure_kernel(case, gen)
+            t = case["torch"]
+            log(f"{case['id']}: {t['op']} {t['ms']:.4f} ms, {t['tflops']:.1f} TFLOP/s ({t['mode']}, "
+                f"{t['iters']}x{t['repeats']})")
+        except Exception as e:  # noqa: BLE001
+            case["error"] = f"{type(e).__name__}: {str(e).strip()[:400]}"
+            log(f"{case['id']}: FAILED {case['error']}")
+        torch.cuda.empty_cache()
+        write_json(path, doc)
+    write_json(path, doc)
+    return doc
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out_dir")
-    ap.add_argument("--only", default="", help="comma-separated models: gpt2,bert,resnet50")
-    ap.add_argument("--rows", default="", help="only rows whose id matches this regex")
+    ap.add_argument("--only", default="", help="comma-separated parts: gpt2,bert,resnet50,kernels (default: all)")
+    ap.add_argument("--rows", default="", help="only model rows whose id matches this regex")
+    ap.add_argument("--kernels", action="store_true", help="only the kernel microbenchmarks (same as --only kernels)")
+    ap.add_argument("--cases", default="", help="only kernel cases whose id matches this regex")
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--budget-s", type=float, default=1e9, help="start no torch.compile after this many seconds")
     a = ap.parse_args()
-    unknown = [m for m in a.only.split(",") if m and m not in BUILDERS]
+    only = [m for m in a.only.split(",") if m]
+    unknown = [m for m in only if m not in BUILDERS and m != "kernels"]
     if unknown:
-        ap.error(f"unknown model(s) {unknown}; known: {','.join(BUILDERS)}")
+        ap.error(f"unknown model(s) {unknown}; known: {','.join(BUILDERS)},kernels")
+    if a.kernels:
+        if any(m != "kernels" for m in only):
+            ap.error("--kernels runs only the kernel microbenchmarks: leave the models out of --only")
+        only = ["kernels"]
+    models = [n for n in BUILDERS if not only or n in only]
+    with_kernels = not only or "kernels" in only
+    if a.cases:
+        try:
+            re.compile(a.cases)
+        except re.error as e:
+            ap.error(f"--cases is not a valid regular expression: {e}")
     if not torch.cuda.is_available():
         sys.exit("bench_peers: CUDA is not available")
     start = time.time()
@@ -464,19 +649,22 @@ def main():
     import torchvision
     import onnx
 
-    peers = dict(
+    meta = dict(
         version=1, script="scripts/bench_peers.py", argv=sys.argv[1:],
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         device=torch.cuda.get_device_name(0), seed=SEED,
-        ceilings=dict(bytes_per_s=BYTES_PER_S, flops_per_s=FLOPS_PER_S),
-        timing=("median over repeats of (CUDA-event time of iters back-to-back calls)/iters, after warm-up; "
-                "torch.compile mode=reduce-overhead dynamic=False"),
         versions=dict(torch=torch.__version__, transformers=transformers.__version__,
                       torchvision=torchvision.__version__, onnx=onnx.__version__, numpy=np.__version__,
                       python=sys.version.split()[0], cuda=torch.version.cuda),
+    )
+    peers = dict(
+        meta,
+        ceilings=dict(bytes_per_s=BYTES_PER_S, flops_per_s=FLOPS_PER_S),
+        timing=("median over repeats of (CUDA-event time of iters back-to-back calls)/iters, after warm-up; "
+                "torch.compile mode=reduce-overhead dynamic=False"),
         models={}, rows=[], failures=[],
     )
-    for name in [n for n in BUILDERS if not a.only or n in a.only.split(",")]:
+    for name in models:
         torch.manual_seed(SEED)
         gen = torch.Generator().manual_seed(SEED + 1)
         try:
@@ -489,9 +677,18 @@ def main():
                                           traceback_tail=traceback.format_exc().strip().splitlines()[-6:]))
             log(f"{name}: FAILED {reason}")
         write_json(os.path.join(a.out_dir, "peers.json"), peers)
-    peers["total_s"] = round(time.time() - start, 1)
-    write_json(os.path.join(a.out_dir, "peers.json"), peers)
-    log(f"done in {peers['total_s']} s: {len(peers['rows'])} rows, {len(peers['failures'])} model failures")
+    if models:
+        peers["total_s"] = round(time.time() - start, 1)
+        write_json(os.path.join(a.out_dir, "peers.json"), peers)
+        log(f"models done in {peers['total_s']} s: {len(peers['rows'])} rows, {len(peers['failures'])} model failures")
+    if with_kernels:
+        k0 = time.time()
+        doc = run_kernels(a.out_dir, a, meta)
+        doc["total_s"] = round(time.time() - k0, 1)
+        write_json(os.path.join(a.out_dir, "kernels.json"), doc)
+        failed = sum(1 for c in doc["cases"] if "error" in c)
+        log(f"kernels done in {doc['total_s']} s: {len(doc['cases'])} cases, {failed} failed")
+    log(f"done in {round(time.time() - start, 1)} s")
 
 
 if __name__ == "__main__":

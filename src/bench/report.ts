@@ -1,4 +1,5 @@
 /** The result of `chimera bench`: one entry per benchmark row, and number formatting shared by the table and chart. */
+import type { KernelResult } from './kernels.js';
 
 export type RowStatus = 'ok' | 'failed' | 'error' | 'skipped';
 
@@ -40,6 +41,12 @@ export interface BenchReport {
   rows: BenchRowResult[];
   totalS: number;
   versions?: Record<string, string>;
+  /** kernel microbenchmarks (DIR/kernels.json), when run */
+  kernels?: KernelResult[];
+  /** rel L2 above which a kernel case fails (default 1e-2) */
+  kernelMaxRelL2?: number;
+  /** when the torch kernel times were measured */
+  kernelsCreated?: string;
 }
 
 /** ms with about 3 significant digits. */

@@ -1,5 +1,6 @@
 /** The Markdown report of `chimera bench`: one table of all rows (ms per run), one of decode throughput. */
 import { fmtErr, fmtMs, fmtRatio, tokensPerS, type BenchReport, type BenchRowResult } from './report.js';
+import { KERNEL_DEFAULTS, renderKernelsSection } from './kernels.js';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
@@ -49,17 +50,24 @@ export function renderMarkdown(rep: BenchReport, command?: string): string {
   const out = ['# chimera bench', ''];
   out.push(`Device: ${rep.device ?? 'unknown'}; peers measured ${rep.peersCreated ?? '(date unknown)'}; chimera precision ${rep.precision}.`);
   if (command) out.push('', `Command: \`${command}\``);
-  out.push(
-    '',
-    'All times are device time per run (CUDA events around back-to-back runs after warm-up, median of repeats):',
-    'torch eager, torch.compile(mode="reduce-overhead") (CUDA graphs), chimera `Engine.time` (CUDA-graph replays).',
-    'Floor: max(bytes / 2.97 TB/s, FLOPs / 758 TFLOP/s) with bytes = fp16 weights + inputs + outputs.',
-    `A row whose outputs differ from torch's fp16 outputs by more than rel L2 ${rep.maxRelL2} is failed and not timed.`,
-    '',
-    renderTable(rep),
-  );
-  const dec = renderDecodeTable(rep);
-  if (dec) out.push('', 'Decode (one new token per sequence, KV cache given as inputs):', '', dec);
+  const kernelsOnly = rep.rows.length === 0 && rep.kernels !== undefined;
+  if (!kernelsOnly) {
+    out.push(
+      '',
+      'All times are device time per run (CUDA events around back-to-back runs after warm-up, median of repeats):',
+      'torch eager, torch.compile(mode="reduce-overhead") (CUDA graphs), chimera `Engine.time` (CUDA-graph replays).',
+      'Floor: max(bytes / 2.97 TB/s, FLOPs / 758 TFLOP/s) with bytes = fp16 weights + inputs + outputs.',
+      `A row whose outputs differ from torch's fp16 outputs by more than rel L2 ${rep.maxRelL2} is failed and not timed.`,
+      '',
+      renderTable(rep),
+    );
+    const dec = renderDecodeTable(rep);
+    if (dec) out.push('', 'Decode (one new token per sequence, KV cache given as inputs):', '', dec);
+  }
+  if (rep.kernels) {
+    out.push('', renderKernelsSection(rep.kernels, rep.kernelMaxRelL2 ?? KERNEL_DEFAULTS.maxRelL2));
+    if (rep.kernelsCreated && rep.kernelsCreated !== rep.peersCreated) out.push('', `Torch kernel times measured ${rep.kernelsCreated}.`);
+  }
   if (rep.versions) out.push('', `Peer versions: ${Object.entries(rep.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
   return out.join('\n') + '\n';
 }

@@ -6,6 +6,11 @@
  * (fp16, once per model), run it on the saved inputs, check every saved output against torch's (relative L2;
  * above the limit the row is failed and not timed), time it with Engine.time (CUDA events around CUDA-graph
  * replays), and report a Markdown table and an SVG chart (both written atomically), or JSON.
+ *
+ * Kernel microbenchmarks (src/bench/kernels.ts): when DIR/kernels.json exists (bench_peers.py's kernel part:
+ * torch.matmul and scaled_dot_product_attention times), each case is built as a single-node engine, checked
+ * against the interpreter on fresh random inputs, timed, and reported in TFLOP/s next to torch's ("Kernels"
+ * section). `--kernels` runs only those; `--no-kernels` only the models.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,7 +22,8 @@ import type { RuntimeValue } from '../ref/kernel.js';
 import { loadModel } from '../onnx/import.js';
 import { readNpy } from '../util/npy.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { cudaStatus } from '../runtime/cuda.js';
+import { cudaStatus, device } from '../runtime/cuda.js';
+import type { Model } from '../ir/graph.js';
 import { Engine } from '../engine/engine.js';
 import { readPeers, type PeerRow } from '../bench/peers.js';
 import { floorOf, H100_CEILINGS } from '../bench/floors.js';
@@ -25,6 +31,7 @@ import { checkOutputs } from '../bench/compare.js';
 import { fmtErr, fmtMs, fmtRatio, type BenchReport, type BenchRowResult } from '../bench/report.js';
 import { renderMarkdown } from '../bench/table.js';
 import { renderChart } from '../bench/svg.js';
+import { KERNEL_DEFAULTS, KERNELS_FILE, readKernels, runKernelBench, type KernelEngineFactory, type KernelsFile } from '../bench/kernels.js';
 import { reportError, usage } from './common.js';
 
 export interface BenchCliOptions {
@@ -46,6 +53,12 @@ export interface BenchCliOptions {
   rowMs?: number;
   /** start no row after this many seconds (later rows are skipped) */
   deadline?: number;
+  /** true: only the kernel microbenchmarks; false: none; default: with the models when DIR/kernels.json exists */
+  kernels?: boolean;
+  /** only kernel cases whose id matches this regular expression */
+  cases?: string;
+  /** relative L2 above which a kernel case fails (default 1e-2) */
+  kernelMaxRelL2?: number;
   /** the command line, for the report */
   command?: string;
 }
@@ -60,12 +73,33 @@ export interface BenchEngine {
 }
 export type EngineFactory = (onnxFile: string) => BenchEngine;
 
+/** The GPU's compute capability as major*10+minor (engines may then use architecture-specific kernels). */
+function deviceArchNumber(): number {
+  const [major, minor] = device().computeCapability;
+  return major * 10 + minor;
+}
+
 export const cudaEngineFactory: EngineFactory = (file) => {
-  const engine = new Engine(loadModel(file), { precision: 'fp16' });
+  const engine = new Engine(loadModel(file), { precision: 'fp16', arch: deviceArchNumber() });
   return {
     run: (f) => engine.run(f),
     time: (f, iters, repeats) => engine.time(f, iters, repeats),
     inputDtypes: () => new Map(engine.model.graph.feedInputs.map((v) => [v.name, v.type?.kind === 'tensor' ? v.type.dtype : ''])),
+    dispose: () => engine.dispose(),
+  };
+};
+
+/** A single-node engine of a kernel case (fp16, no optimizer passes, this GPU's arch). */
+export const cudaKernelEngineFactory: KernelEngineFactory = (model: Model) => {
+  const engine = new Engine(model, { precision: 'fp16', optimize: 0, arch: deviceArchNumber() });
+  return {
+    run: (f) => engine.run(f),
+    time: (f, iters, repeats) => engine.time(f, iters, repeats),
+    launched: (f) => {
+      const p = engine.planFor(f);
+      if (!p.plan) return [`(runs eagerly: ${p.dynamic ?? 'no static plan'})`];
+      return p.plan.steps.flatMap((s) => (s.kind === 'device' ? s.launches.map((l) => l.kernel.name) : [`host ${s.label}`]));
+    },
     dispose: () => engine.dispose(),
   };
 };
@@ -116,10 +150,11 @@ function baseRow(r: PeerRow): BenchRowResult {
   return out;
 }
 
-export function benchCli(dir: string, opts: BenchCliOptions = {}, factory?: EngineFactory): BenchReport {
+export function benchCli(dir: string, opts: BenchCliOptions = {}, factory?: EngineFactory, kernelFactory?: KernelEngineFactory): BenchReport {
   const t0 = performance.now();
   const maxRelL2 = opts.maxRelL2 ?? 5e-2;
   positive('--max-rel-l2', opts.maxRelL2);
+  positive('--kernel-max-rel-l2', opts.kernelMaxRelL2);
   positive('--iters', opts.iters);
   positive('--repeats', opts.repeats);
   positive('--row-ms', opts.rowMs);
@@ -135,20 +170,42 @@ export function benchCli(dir: string, opts: BenchCliOptions = {}, factory?: Engi
       usage(`--rows is not a valid regular expression: ${(e as Error).message}`);
     }
   }
-  const peers = readPeers(dir);
-  const models = [...new Set(peers.rows.map((r) => r.model))];
+  let caseFilter: RegExp | undefined;
+  if (opts.cases !== undefined) {
+    try {
+      caseFilter = new RegExp(opts.cases);
+    } catch (e) {
+      usage(`--cases is not a valid regular expression: ${(e as Error).message}`);
+    }
+  }
+  // which parts run: the models (peers.json) and/or the kernel microbenchmarks (kernels.json)
+  if (opts.kernels === true && (opts.only !== undefined || opts.rows !== undefined)) usage('--kernels runs only the kernel microbenchmarks: --only and --rows select models');
+  if (opts.kernels === false && opts.cases !== undefined) usage('--cases selects kernel cases, but --no-kernels runs none');
+  const haveDir = fs.existsSync(dir) && fs.statSync(dir).isDirectory();
+  const havePeers = haveDir && fs.existsSync(path.join(dir, 'peers.json'));
+  const haveKernels = haveDir && fs.existsSync(path.join(dir, KERNELS_FILE));
+  const runKernels = opts.kernels === true || (opts.kernels === undefined && (haveKernels || opts.cases !== undefined));
+  const runModels = opts.kernels !== true && !(opts.kernels === undefined && runKernels && !havePeers && opts.only === undefined && opts.rows === undefined);
+  const peers = runModels ? readPeers(dir) : undefined;
+  const kfile: KernelsFile | undefined = runKernels ? readKernels(dir) : undefined;
+  const peerRows = peers?.rows ?? [];
+  const models = [...new Set(peerRows.map((r) => r.model))];
   const only = opts.only?.split(',').map((s) => s.trim()).filter(Boolean);
   if (only) {
     const unknown = only.filter((m) => !models.includes(m));
     if (unknown.length) usage(`--only: no rows for ${unknown.join(', ')} in ${path.join(dir, 'peers.json')} (models there: ${models.join(', ') || 'none'})`);
   }
-  const rows = peers.rows.filter((r) => (!only || only.includes(r.model)) && (!rowFilter || rowFilter.test(r.id)));
-  if (!factory && !cudaStatus().available) throw new ChimeraError('E_DEVICE', `chimera bench needs a GPU: CUDA is not available here: ${cudaStatus().reason}`);
+  const rows = peerRows.filter((r) => (!only || only.includes(r.model)) && (!rowFilter || rowFilter.test(r.id)));
+  if (((!factory && rows.length) || (!kernelFactory && kfile)) && !cudaStatus().available) {
+    throw new ChimeraError('E_DEVICE', `chimera bench needs a GPU: CUDA is not available here: ${cudaStatus().reason}`);
+  }
   const make = factory ?? cudaEngineFactory;
 
   const report: BenchReport = {
-    dir, device: peers.device, peersCreated: peers.created, precision: 'fp16', maxRelL2, buildMs: {}, rows: [], totalS: 0, versions: peers.versions,
+    dir, device: peers?.device ?? kfile?.device, peersCreated: peers?.created ?? kfile?.created, precision: 'fp16', maxRelL2, buildMs: {}, rows: [], totalS: 0,
+    versions: peers?.versions ?? kfile?.versions,
   };
+  const expired = () => opts.deadline !== undefined && (performance.now() - t0) / 1000 > opts.deadline;
   const engines = new Map<string, BenchEngine | Error>();
   const engineFor = (row: PeerRow): BenchEngine => {
     const file = path.resolve(dir, row.onnx);
@@ -173,7 +230,7 @@ export function benchCli(dir: string, opts: BenchCliOptions = {}, factory?: Engi
     for (const row of rows) {
       const res = baseRow(row);
       report.rows.push(res);
-      if (opts.deadline !== undefined && (performance.now() - t0) / 1000 > opts.deadline) {
+      if (expired()) {
         Object.assign(res, { status: 'skipped', note: `deadline (${opts.deadline} s) passed` });
         say(`${row.id}: skipped (deadline)`);
         continue;
@@ -216,6 +273,14 @@ export function benchCli(dir: string, opts: BenchCliOptions = {}, factory?: Engi
   } finally {
     for (const e of engines.values()) if (!(e instanceof Error)) e.dispose();
   }
+  if (kfile) {
+    report.kernelMaxRelL2 = opts.kernelMaxRelL2 ?? KERNEL_DEFAULTS.maxRelL2;
+    report.kernelsCreated = kfile.created;
+    if (kfile.device && peers?.device && kfile.device !== peers.device) say(`warning: kernels.json was measured on ${kfile.device}, peers.json on ${peers.device}`);
+    report.kernels = runKernelBench(kfile, kernelFactory ?? cudaKernelEngineFactory, {
+      cases: caseFilter, maxRelL2: report.kernelMaxRelL2, expired, say: (s) => say(`kernel ${s}`),
+    });
+  }
   report.totalS = Math.round((performance.now() - t0) / 100) / 10;
   if (opts.report) writeFileAtomic(opts.report, renderMarkdown(report, opts.command));
   if (opts.chart) writeFileAtomic(opts.chart, renderChart(report));
@@ -224,8 +289,10 @@ export function benchCli(dir: string, opts: BenchCliOptions = {}, factory?: Engi
 
 export function printBench(rep: BenchReport): string {
   const md = renderMarkdown(rep);
-  const counts = (['ok', 'failed', 'error', 'skipped'] as const).map((s) => `${rep.rows.filter((r) => r.status === s).length} ${s}`).join(', ');
-  return `${md}\n${rep.rows.length} rows: ${counts} (${rep.totalS} s)`;
+  const count = (xs: readonly { status: string }[]) => (['ok', 'failed', 'error', 'skipped'] as const).map((s) => `${xs.filter((r) => r.status === s).length} ${s}`).join(', ');
+  const parts = [`${rep.rows.length} rows: ${count(rep.rows)}`];
+  if (rep.kernels) parts.push(`${rep.kernels.length} kernel cases: ${count(rep.kernels)}`);
+  return `${md}\n${parts.join('; ')} (${rep.totalS} s)`;
 }
 
 /** Adds `bench` to a commander program (main.ts uses this; so does the stand-alone entry below). */
@@ -233,7 +300,7 @@ export function addBenchCommand(program: Command): Command {
   return program
     .command('bench')
     .description('time chimera (fp16) against torch eager and torch.compile on the GPU, from the folder scripts/bench_peers.py wrote')
-    .argument('<dir>', 'folder with peers.json, the ONNX files, inputs and torch outputs')
+    .argument('<dir>', 'folder with peers.json, the ONNX files, inputs and torch outputs, and/or kernels.json')
     .option('--only <models>', 'only these models (comma-separated, e.g. gpt2,bert)')
     .option('--rows <regex>', 'only rows whose id matches')
     .option('--report <file.md>', 'write the Markdown table here')
@@ -243,6 +310,10 @@ export function addBenchCommand(program: Command): Command {
     .option('--repeats <n>', 'timed batches per row, median taken (default 5)', (v) => Number(v))
     .option('--row-ms <ms>', 'timed work per row (default 400 ms)', (v) => Number(v))
     .option('--deadline <s>', 'start no row after this many seconds', (v) => Number(v))
+    .option('--kernels', 'only the kernel microbenchmarks of DIR/kernels.json (GEMM vs torch.matmul, attention vs SDPA)')
+    .option('--no-kernels', 'only the models, even when DIR/kernels.json exists')
+    .option('--cases <regex>', 'only kernel cases whose id matches')
+    .option('--kernel-max-rel-l2 <x>', 'relative L2 error above which a kernel case fails and is not timed (default 1e-2)', (v) => Number(v))
     .option('--json', 'print one JSON object')
     .action((dir: string, o: BenchCliOptions & { json?: boolean }) => {
       const args = process.argv.slice(2);
