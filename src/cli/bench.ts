@@ -24,6 +24,7 @@ import { readNpy } from '../util/npy.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { cudaStatus, device } from '../runtime/cuda.js';
 import type { Model } from '../ir/graph.js';
+import { implementationLine } from './run.js';
 import { Engine } from '../engine/engine.js';
 import { readPeers, type PeerRow } from '../bench/peers.js';
 import { floorOf, H100_CEILINGS } from '../bench/floors.js';
@@ -69,6 +70,8 @@ export interface BenchEngine {
   time(feeds: ReadonlyMap<string, RuntimeValue>, iters: number, repeats: number): { medianMs: number; samplesMs: number[]; mode: string };
   /** declared input dtypes, to convert .npy data to */
   inputDtypes(): Map<string, string>;
+  /** one line on what served the GEMMs (generated kernels or cuBLASLt), after a run */
+  gemms?(): string;
   dispose(): void;
 }
 export type EngineFactory = (onnxFile: string) => BenchEngine;
@@ -85,13 +88,17 @@ export const cudaEngineFactory: EngineFactory = (file) => {
     run: (f) => engine.run(f),
     time: (f, iters, repeats) => engine.time(f, iters, repeats),
     inputDtypes: () => new Map(engine.model.graph.feedInputs.map((v) => [v.name, v.type?.kind === 'tensor' ? v.type.dtype : ''])),
+    gemms: () => implementationLine(engine.implementations()),
     dispose: () => engine.dispose(),
   };
 };
 
-/** A single-node engine of a kernel case (fp16, no optimizer passes, this GPU's arch). */
+/**
+ * A single-node engine of a kernel case (fp16, no optimizer passes, this GPU's arch). The generated
+ * kernels only (no cuBLASLt): the microbenchmarks measure chimera's kernels against the libraries.
+ */
 export const cudaKernelEngineFactory: KernelEngineFactory = (model: Model) => {
-  const engine = new Engine(model, { precision: 'fp16', optimize: 0, arch: deviceArchNumber() });
+  const engine = new Engine(model, { precision: 'fp16', optimize: 0, arch: deviceArchNumber(), gemmLibrary: 'off' });
   return {
     run: (f) => engine.run(f),
     time: (f, iters, repeats) => engine.time(f, iters, repeats),
@@ -264,6 +271,7 @@ export function benchCli(dir: string, opts: BenchCliOptions = {}, factory?: Engi
         res.chimeraMs = t.medianMs;
         res.chimeraTiming = { mode: t.mode, iters, repeats, samplesMs: t.samplesMs };
         if (res.torchCompileMs) res.ratio = t.medianMs / res.torchCompileMs;
+        if (engine.gemms) say(`${row.id}: ${engine.gemms()}`);
         say(`${row.id}: rel L2 ${fmtErr(chk.worst)}; chimera ${fmtMs(t.medianMs)} ms (${t.mode}, ${iters}×${repeats}), torch.compile ${fmtMs(res.torchCompileMs)} ms, ratio ${fmtRatio(res.ratio)}, floor ${fmtMs(res.floorMs)} ms`);
       } catch (err) {
         Object.assign(res, { status: 'error', note: `chimera: ${(err as Error).message.split('\n')[0].slice(0, 300)}` });
