@@ -141,11 +141,14 @@ export class DeviceExecutor {
       p.lt = undefined; // library calls hold addresses: decide again
     }
     // feeds into their slots
-    for (const [name, value] of feeds) {
-      const v = plan.values.get(name);
-      if (!v || v.place !== 'device' || !v.onDevice || !(value instanceof Tensor) || v.bytes === 0) continue;
-      arena.upload(tensorToRaw(value), mem.offsets.get(name)!);
-    }
+    const uploadFeeds = () => {
+      for (const [name, value] of feeds) {
+        const v = plan.values.get(name);
+        if (!v || v.place !== 'device' || !v.onDevice || !(value instanceof Tensor) || v.bytes === 0) continue;
+        arena.upload(tensorToRaw(value), mem.offsets.get(name)!);
+      }
+    };
+    uploadFeeds();
     const hostValues = new Map<string, RuntimeValue>(feeds);
     const hostSteps = plan.steps.filter((s) => s.kind === 'host').length;
     const launchAll = (from: number, to: number, packedBySteps: PackedArgs[][], stepIdx: Map<Step, number>) => {
@@ -159,7 +162,11 @@ export class DeviceExecutor {
     const stepIdx = new Map<Step, number>(deviceSteps.map((s, i) => [s, i]));
     if (!p.lt) {
       p.lt = deviceSteps.map((s) => s.launches.map(() => undefined));
-      if (hostSteps === 0) p.implementations = this.chooseImplementations(deviceSteps, p.packed, p.lt, ptrOf, () => launchAll(0, plan.steps.length, p!.packed!, stepIdx));
+      if (hostSteps === 0) {
+        p.implementations = this.chooseImplementations(deviceSteps, p.packed, p.lt, ptrOf, () => launchAll(0, plan.steps.length, p!.packed!, stepIdx));
+        // that full run (and the re-run GEMMs) may have reused the feeds' slots: put the feeds back
+        if (p.implementations.some((i) => i.kernelMs !== undefined)) uploadFeeds();
+      }
     }
     this.lastImplementations = p.implementations ?? [];
     const launches = deviceSteps.reduce((a, s) => a + s.launches.length, 0);
