@@ -37,6 +37,7 @@ import { geluFusion } from './fusions/gelu.js';
 import { attentionFusion } from './fusions/attention.js';
 import { rotaryFusion } from './fusions/rotary.js';
 import { rotaryHalfFusion } from './fusions/rotary-half.js';
+import { attentionLayoutFusion } from './fusions/attention-layout.js';
 import { attentionResidualFusion } from './fusions/attention-residual.js';
 import { linearFusion } from './fusions/linear.js';
 import { skipLayerNormFusion } from './fusions/skip-layernorm.js';
@@ -64,6 +65,7 @@ export const DEFAULT_PIPELINE: readonly Pass[] = [
   attentionFusion,
   rotaryFusion,
   rotaryHalfFusion,
+  attentionLayoutFusion,
   attentionResidualFusion,
   linearFusion,
   skipLayerNormFusion,

@@ -149,6 +149,31 @@ const cases: Case[] = [
       { ins: [['float64', [1, 0, 32]], ['float64', [10, 4]], ['float64', [10, 4]], ['int64', [1, 0]]], outs: [['float64', [1, 0, 32]]] },
     ],
   },
+  // 3-D (head-split) layouts on the flash path: Q/K/V [B, S, H*D] read through strides, presents written 4-D
+  ...([64, 80, 96, 128, 32] as const).map((D): Case => ({
+    name: `attention 3-D fp16 KV cache, D=${D} (${D === 32 ? 'generic' : 'flash'} path), presents in one launch`, op: 'Attention',
+    attrs: { q_num_heads: int(4), kv_num_heads: int(4), scale: flt(0.125) },
+    shapes: [
+      { ins: [[f16, [2, 5, 4 * D]], [f16, [2, 5, 4 * D]], [f16, [2, 5, 4 * D]], [f16, [2, 1, 5, 12]], [f16, [2, 4, 7, D]], [f16, [2, 4, 7, D]]], outs: [[f16, [2, 5, 4 * D]], [f16, [2, 4, 12, D]], [f16, [2, 4, 12, D]]] },
+      { ins: [[f16, [8, 512, 4 * D]], [f16, [8, 512, 4 * D]], [f16, [8, 512, 4 * D]], [f16, [8, 1, 512, 512]], [f16, [8, 4, 0, D]], [f16, [8, 4, 0, D]]], outs: [[f16, [8, 512, 4 * D]], [f16, [8, 4, 512, D]], [f16, [8, 4, 512, D]]] },
+    ],
+  })),
+  {
+    name: 'attention 3-D bf16 GQA decode (S=1), bool mask, causal, presents', op: 'Attention',
+    attrs: { q_num_heads: int(8), kv_num_heads: int(2), is_causal: int(1) },
+    shapes: [
+      { ins: [['bfloat16', [1, 1, 8 * 64]], ['bfloat16', [1, 1, 2 * 64]], ['bfloat16', [1, 1, 2 * 64]], ['bool', [1, 1, 1, 301]], ['bfloat16', [1, 2, 300, 64]], ['bfloat16', [1, 2, 300, 64]]], outs: [['bfloat16', [1, 1, 8 * 64]], ['bfloat16', [1, 2, 301, 64]], ['bfloat16', [1, 2, 301, 64]]] },
+      { ins: [['bfloat16', [4, 1, 8 * 64]], ['bfloat16', [4, 1, 2 * 64]], ['bfloat16', [4, 1, 2 * 64]], ['bool', [4, 1, 1, 21]], ['bfloat16', [4, 2, 20, 64]], ['bfloat16', [4, 2, 20, 64]]], outs: [['bfloat16', [4, 1, 8 * 64]], ['bfloat16', [4, 2, 21, 64]], ['bfloat16', [4, 2, 21, 64]]] },
+    ],
+  },
+  {
+    name: 'attention 3-D fp16 no past, no presents (BERT/ViT), S < 64', op: 'Attention',
+    attrs: { q_num_heads: int(4), kv_num_heads: int(4) },
+    shapes: [
+      { ins: [[f16, [2, 17, 256]], [f16, [2, 17, 256]], [f16, [2, 17, 256]], [f16, [2, 1, 1, 17]]], outs: [[f16, [2, 17, 256]]] },
+      { ins: [[f16, [3, 200, 256]], [f16, [3, 200, 256]], [f16, [3, 200, 256]], [f16, [3, 1, 1, 200]]], outs: [[f16, [3, 200, 256]]] },
+    ],
+  },
   ...(['float32', 'float16', 'bfloat16', 'float64'] as const).map((d): Case => ({
     name: `swiglu ${d}`, op: 'SwiGLU', attrs: { alpha: flt(1.702) },
     shapes: [
@@ -184,6 +209,19 @@ describe('attention family lowerings', () => {
     }, 0);
     expect(l.aliases).toEqual([{ output: 1, input: 1 }, { output: 2, input: 2 }]);
     expect(l.launches.length).toBe(1);
+  });
+
+  it('3-D fp16 with a KV cache: one launch for both presents, then the flash kernel (no copy kernels)', () => {
+    const c = cases.find((x) => x.name.startsWith('attention 3-D fp16 KV cache, D=64'))!;
+    for (const k of [0, 1] as const) {
+      const { l } = lower(c, k);
+      expect(l.launches.map((x) => x.kernel.name.replace(/_[0-9a-f]+$/, ''))).toEqual(['chm_attn_cache2', 'chm_flash_fwd']);
+      // the new K/V parts are read with the 3-D strides [S*H*D, D, H*D]
+      const S = k === 0 ? 5 : 512;
+      const nums = l.launches[0].args.slice(6).map((a) => Number((a as { value: bigint }).value));
+      expect(nums.slice(5, 9)).toEqual([64, S * 256, 64, 256]);
+      expect(nums.slice(9, 13)).toEqual([64, S * 256, 64, 256]);
+    }
   });
 
   it('falls back for bad shapes and non-float dtypes', () => {

@@ -13,6 +13,7 @@ import '../../src/ref/kernels/index.js';
 import '../../src/codegen/ops/movement-shape.js';
 import { checkLaunch, getLowering, Unsupported, type LowerContext, type Lowered, type TensorDesc } from '../../src/codegen/lowering.js';
 import type { KernelSource } from '../../src/codegen/kernel-ir.js';
+import { dt } from '../../src/codegen/dtypes.js';
 
 // ---------------------------------------------------------------------------------------------------
 // cases (this part uses no test framework)
@@ -269,5 +270,66 @@ describe('movement-shape lowerings', () => {
     for (const { c } of cases0.concat(cases1)) ks.push(...kernelsOf(lowerCase(prepare(c))));
     const failures = await compileAllWithNvcc(ks);
     expect(failures.map((f) => `${f.name}\n${f.log}`).join('\n')).toBe('');
+  });
+});
+
+// ---- Split: one launch for up to 8 outputs, simulated on the host from the launch arguments ------------
+
+const UNIT_BYTES: Record<string, number> = { 'unsigned char': 1, 'unsigned short': 2, 'unsigned int': 4, 'unsigned long long': 8, uint4: 16 };
+
+type Elems = { length: number; [i: number]: unknown };
+
+/** runs the move_split kernel's index math on the host (every i of the grid-stride loop), element-wise */
+function simulateSplit(l: Lowered, input: Tensor, expected: Tensor[]): unknown[][] {
+  expect(l.launches.length).toBe(1);
+  const launch = l.launches[0];
+  const U = UNIT_BYTES[launch.kernel.params[0].elem ?? ''];
+  const per = U / dt(input.dtype).bytes; // elements per unit
+  const src = input.data as unknown as Elems;
+  const outIdx = launch.args.filter((a) => 'out' in a).map((a) => (a as { out: number }).out);
+  const K = outIdx.length;
+  const nums = launch.args.slice(1 + K).map((a) => Number((a as { value: bigint | number }).value));
+  const [n, cols, rowIn] = nums;
+  const cs = nums.slice(3, 3 + K), ls = nums.slice(3 + K, 3 + 2 * K);
+  const outs = expected.map((t) => new Array<unknown>(t.size).fill('unset'));
+  for (let i = 0; i < n; i++) {
+    const o = Math.floor(i / cols), a = i - o * cols;
+    for (let j = 0; j < K; j++) {
+      if (a >= cs[j] && a < cs[j] + ls[j]) {
+        const dst = (o * ls[j] + (a - cs[j])) * per, from = (o * rowIn + a) * per;
+        for (let e = 0; e < per; e++) outs[outIdx[j]][dst + e] = src[from + e];
+        break;
+      }
+    }
+  }
+  return outs;
+}
+
+describe('Split in one launch', () => {
+  const cases: MoveCase[] = [
+    { name: 'qkv fp16 last axis', op: 'Split', attrs: { axis: int(-1), num_outputs: int(3) }, inputs: [randTensor('float16', [2, 5, 3 * 64])], outNames: ['q', 'k', 'v'] },
+    { name: 'qkv fp32 odd', op: 'Split', attrs: { axis: int(2) }, inputs: [randTensor('float32', [2, 3, 9])], outNames: ['q', 'k', 'v'] },
+    { name: 'sizes, omitted output', op: 'Split', attrs: { axis: int(1) }, inputs: [randTensor('bfloat16', [3, 10, 4]), i64([2, 5, 3])], outNames: ['a', '', 'c'] },
+    { name: 'axis 0 int8', op: 'Split', attrs: { axis: int(0) }, inputs: [randTensor('int8', [7, 3]), i64([3, 0, 4])], outNames: ['a', 'b', 'c'] },
+    { name: 'bool uneven', op: 'Split', attrs: { axis: int(1), num_outputs: int(4) }, inputs: [randTensor('bool', [2, 7])], outNames: ['a', 'b', 'c', 'd'] },
+    { name: 'eight outputs', op: 'Split', attrs: { axis: int(0), num_outputs: int(8) }, inputs: [randTensor('float16', [16, 8])], outNames: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'] },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: one launch, the same bytes as the reference`, () => {
+      const p = prepare(c);
+      const l = lowerCase(p);
+      const io = { inputs: c.inputs.length, outputs: p.ctx.outputs.length, scratch: 0 };
+      for (const launch of l.launches) expect(checkLaunch(launch, io)).toEqual([]);
+      const outs = simulateSplit(l, c.inputs[0]!, p.expected);
+      p.expected.forEach((t, k) => { if (c.outNames![k]) expect(outs[k], `output ${k}`).toEqual([...(t.data as unknown as Elems[] & Iterable<unknown>)]); });
+    });
+  }
+  it('picks 16-byte units for the GPT-2 QKV split', () => {
+    const l = lowerCase(prepare(cases[0]));
+    expect(l.launches[0].kernel.params[0].elem).toBe('uint4');
+  });
+  it('more than 8 outputs: one copy launch each', () => {
+    const l = lowerCase(prepare({ name: 'nine', op: 'Split', attrs: { axis: int(0), num_outputs: int(9) }, inputs: [randTensor('float32', [9, 2])], outNames: 'abcdefghi'.split('') }));
+    expect(l.launches.length).toBe(9);
   });
 });

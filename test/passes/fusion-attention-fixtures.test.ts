@@ -1,7 +1,7 @@
 // The attention fusion on real exporter output (test/fixtures/exporters: GPT-2, BERT, Llama, ViT from the
 // TorchScript and the dynamo exporter, 2 layers each) through the default pipeline: every layer's attention
 // becomes one ONNX Attention (2 per model), the attention rule reports no near miss, and the optimized model
-// matches onnxruntime's expected outputs on BOTH data sets (different batch / sequence / past lengths, padded
+// matches onnxruntime's expected outputs on BOTH data sets (in the 3-D Attention form where the head splits are provable) (different batch / sequence / past lengths, padded
 // attention_mask rows) within 1e-4 relative L2, on chimera's interpreter and on onnxruntime-node.
 // Patterns covered: SDPA decomposed with sqrt(scale) on Q and on K^T, Softmax guarded by Where(IsNaN),
 // dynamo's K^T through Reshape/Transpose/Reshape, causal ∧ padding masks built from attention_mask
@@ -59,6 +59,18 @@ describe.skipIf(cases.length < ALL.length)('attention fusion on the exporter fix
       // fill the whole additive mask is kept without is_causal (a row masked everywhere averages all keys there)
       const causal = model.graph.nodes.filter((n) => n.op === 'Attention').map((n) => n.int('is_causal', 0));
       expect(causal).toEqual(Array(LAYERS).fill(c === 'gpt2_torchscript' || c === 'llama_torchscript' ? 1 : 0));
+      // 3-D form (fuse-attention-layout): no head-split / head-merge Transpose copies around Attention.
+      // bert_torchscript keeps the 4-D form: its sequence dim is not inferred (null), so the split is not proven
+      const threeD = c !== 'bert_torchscript';
+      const ats = model.graph.nodes.filter((n) => n.op === 'Attention');
+      expect(ats.map((n) => n.has('q_num_heads'))).toEqual(Array(LAYERS).fill(threeD));
+      if (threeD) {
+        const touching = model.graph.nodes.filter((n) => n.op === 'Transpose' && ats.some((a) => a.inputs.includes(n.outputs[0]) || n.inputs[0] === a.outputs[0]));
+        expect(touching.map((n) => n.name)).toEqual([]);
+        // Llama: the rotary embeddings moved to the 3-D side
+        for (const n of model.graph.nodes.filter((x) => x.op === 'RotaryEmbedding')) expect(n.int('num_heads', 0)).toBeGreaterThan(0);
+        expect(r.nearMisses.filter((m) => m.rule === 'attention-3d')).toEqual([]);
+      }
       const bytes = ORT_SKIP_REASON ? undefined : encodeModelProto(exportModel(model));
       const sets = listDataSets(dir);
       expect(sets.length).toBe(2);

@@ -8,9 +8,10 @@
  *   causal offset = past length when past is given, else nonpad_kv_seqlen[b] - Sq, else 0.
  *
  * Kernels:
- * - attn_cache: present = concat(past, new) along the sequence axis ([B, H, P+S, D]; the new part is
- *   read through batch/head/sequence strides, so 3-D [B, S, H*D] and 4-D inputs share the kernel).
- *   When there is no past and K/V are 4-D, present is a view of K/V (no copy).
+ * - attn_cache2 / attn_cache: present = concat(past, new) along the sequence axis ([B, H, P+S, D]; the
+ *   new part is read through batch/head/sequence strides, so 3-D [B, S, H*D] and 4-D inputs share the
+ *   kernel); attn_cache2 writes present_key and present_value in one launch (K and V of one storage
+ *   type), attn_cache one of them. When there is no past and K/V are 4-D, present is a view of K/V.
  * - attn_fwd: one block of 4 warps per (b, h, 4 consecutive query rows). Each warp walks a strided
  *   share of the keys: a warp-wide dot product per key for the 4 rows (Q rows in shared memory),
  *   then an online softmax (running max / sum, fp32; fp64 for float64) accumulating p·V into its own
@@ -82,6 +83,43 @@ function cacheKernel(t: DeviceType, withPast: boolean): KernelSource {
     const fromCur = `${cur}[bb * ${cb} + h * ${ch} + (t - ${P}) * ${cs} + d]`;
     if (withPast) b.line(`${out}[i] = t < ${P} ? ${past}[(bh * ${P} + t) * ${Dd} + d] : ${fromCur};`);
     else b.line(`${out}[i] = ${fromCur};`);
+  });
+  return b.build();
+}
+
+/**
+ * Both present caches in one launch (K and V of one storage type): elements [0, nk) are present_key,
+ * [nk, nk + nv) present_value, each as in cacheKernel with its own head size and new-part strides.
+ */
+function cachePairKernel(t: DeviceType, withPast: boolean): KernelSource {
+  const b = new KernelBuilder('attn_cache2');
+  const pk = withPast ? b.input('past_k', t.storage) : '';
+  const pv = withPast ? b.input('past_v', t.storage) : '';
+  const ck = b.input('cur_k', t.storage);
+  const cv = b.input('cur_v', t.storage);
+  const ok = b.output('out_k', t.storage);
+  const ov = b.output('out_v', t.storage);
+  const [n, nk, H, T, P] = ['n', 'nk', 'H', 'T', 'P'].map((x) => b.i64(x));
+  const [dk, kb, kh, ks] = ['dk', 'kb', 'kh', 'ks'].map((x) => b.i64(x));
+  const [dv, vb, vh, vs] = ['dv', 'vb', 'vh', 'vs'].map((x) => b.i64(x));
+  b.gridStride(n, () => {
+    b.line(
+      `const bool isk = i < ${nk};`,
+      `const long long j = isk ? i : i - ${nk};`,
+      `const long long Dd = isk ? ${dk} : ${dv};`,
+      'const long long d = j % Dd;',
+      'const long long rest = j / Dd;',
+      `const long long t = rest % ${T};`,
+      `const long long bh = rest / ${T};`,
+      `const long long h = bh % ${H};`,
+      `const long long bb = bh / ${H};`,
+      `${t.storage}* out = isk ? ${ok} : ${ov};`,
+    );
+    const cur = `(isk ? ${ck}[bb * ${kb} + h * ${kh} + (t - ${P}) * ${ks} + d] : ${cv}[bb * ${vb} + h * ${vh} + (t - ${P}) * ${vs} + d])`;
+    if (withPast) {
+      b.block(`if (t < ${P})`, () => b.line(`out[j] = (isk ? ${pk} : ${pv})[(bh * ${P} + t) * Dd + d];`));
+      b.line(`else out[j] = ${cur};`);
+    } else b.line(`out[j] = ${cur};`);
   });
   return b.build();
 }
@@ -346,17 +384,21 @@ function lowerAttention(ctx: LowerContext): Lowered {
   });
   const cacheK = cacheKernel(kT, !!pastKD);
   const cacheV = cacheKernel(vT, !!pastKD);
+  // K and V of one storage type: both presents in one launch
+  const pairKernel = kT.storage === vT.storage ? cachePairKernel(kT, !!pastKD) : undefined;
 
   const launches: Launch[] = [];
   const aliases: { output: number; input: number }[] = [];
   const scratch: number[] = [];
+  /** a present-cache copy still to launch: [source args, destination, n, Dd, new-part strides] */
+  interface CacheCopy { which: 'k' | 'v'; srcs: ArgRef[]; dst: ArgRef; n: number; Dd: number; L: Layout }
+  const copies: CacheCopy[] = [];
   // K/V as the forward kernel reads them: [ptr, batch, head, seq strides]
   const kvSource = (which: 'k' | 'v'): { ref: ArgRef; strides: number[] } => {
     const L = which === 'k' ? KL : VL;
     const inIdx = which === 'k' ? 1 : 2;
     const outIdx = which === 'k' ? 1 : 2;
     const Dd = L.D;
-    const kern = which === 'k' ? cacheK : cacheV;
     const tBytes = (which === 'k' ? kT : vT).bytes;
     const n = B * Hkv * T * Dd;
     const cacheStrides = [Hkv * T * Dd, T * Dd, Dd];
@@ -364,9 +406,7 @@ function lowerAttention(ctx: LowerContext): Lowered {
     if (!pastKD) {
       if (wantOut) {
         if (kd.shape.length === 4) aliases.push({ output: outIdx, input: inIdx });
-        else if (n > 0) {
-          launches.push({ kernel: kern, ...grid1d(n), args: [{ in: inIdx }, { out: outIdx }, ...[n, Hkv, T, 0, Dd, L.sb, L.sh, L.ss].map(a64)] });
-        }
+        else copies.push({ which, srcs: [{ in: inIdx }], dst: { out: outIdx }, n, Dd, L });
       }
       return { ref: { in: inIdx }, strides: [L.sb, L.sh, L.ss] };
     }
@@ -376,13 +416,29 @@ function lowerAttention(ctx: LowerContext): Lowered {
       scratch.push(Math.max(1, n * tBytes));
       dst = { scratch: scratch.length - 1 };
     }
-    if (n > 0) {
-      launches.push({ kernel: kern, ...grid1d(n), args: [{ in: inIdx + 3 }, { in: inIdx }, dst, ...[n, Hkv, T, P, Dd, L.sb, L.sh, L.ss].map(a64)] });
-    }
+    copies.push({ which, srcs: [{ in: inIdx + 3 }, { in: inIdx }], dst, n, Dd, L });
     return { ref: dst, strides: cacheStrides };
   };
   const ksrc = kvSource('k');
   const vsrc = kvSource('v');
+  const P0 = pastKD ? P : 0;
+  const ck = copies.find((c) => c.which === 'k');
+  const cv = copies.find((c) => c.which === 'v');
+  if (ck && cv && pairKernel) {
+    const n = ck.n + cv.n;
+    if (n > 0) {
+      const srcs = pastKD ? [ck.srcs[0], cv.srcs[0], ck.srcs[1], cv.srcs[1]] : [ck.srcs[0], cv.srcs[0]];
+      launches.push({
+        kernel: pairKernel, ...grid1d(n),
+        args: [...srcs, ck.dst, cv.dst, ...[n, ck.n, Hkv, T, P0, ck.Dd, ck.L.sb, ck.L.sh, ck.L.ss, cv.Dd, cv.L.sb, cv.L.sh, cv.L.ss].map(a64)],
+      });
+    }
+  } else {
+    for (const c of copies) {
+      if (c.n === 0) continue;
+      launches.push({ kernel: c.which === 'k' ? cacheK : cacheV, ...grid1d(c.n), args: [...c.srcs, c.dst, ...[c.n, Hkv, T, P0, c.Dd, c.L.sb, c.L.sh, c.L.ss].map(a64)] });
+    }
+  }
 
   const yStrides = qd.shape.length === 3 ? [Sq * Hq * Dv, Dv, Hq * Dv] : [Hq * Sq * Dv, Sq * Dv, Dv];
   const rowsWork = B * Hq * Sq;
@@ -446,7 +502,8 @@ function lowerAttention(ctx: LowerContext): Lowered {
   const used = new Set(launches.map((l) => l.kernel.name));
   // cache kernels are needed when there is a past, or a 3-D present to transpose (else present is a view)
   const cacheNeeded = (o: number) => !!pastKD || (qd.shape.length === 3 && present(ctx, o));
-  const all = [fwd, ...(cacheNeeded(1) ? [cacheK] : []), ...(cacheNeeded(2) ? [cacheV] : []), ...flashVariants];
+  const paired = cacheNeeded(1) && cacheNeeded(2) && !!pairKernel;
+  const all = [fwd, ...(paired ? [pairKernel!] : [...(cacheNeeded(1) ? [cacheK] : []), ...(cacheNeeded(2) ? [cacheV] : [])]), ...flashVariants];
   const variants = all.filter((k, idx, all) => !used.has(k.name) && all.findIndex((x) => x.name === k.name) === idx);
   return { launches, aliases, scratch, variants };
 }

@@ -7,13 +7,14 @@
  * float32 and int32 share a kernel) and the rank:
  * - copy: dst[dbase + Σ c_d·ds_d] = src[sbase + Σ c_d·ss_d] over an iteration box (dims d_k). Strides
  *   may be negative (Slice with negative steps) or zero (Expand broadcasts). Transpose, Slice, Expand,
- *   Split (one launch per output), Concat (one launch per input), DepthToSpace/SpaceToDepth (rank-6
+ *   Split with more than 8 outputs (one launch per output), Concat (one launch per input), DepthToSpace/SpaceToDepth (rank-6
  *   views) and Tile (a rank-2r view: each axis split into (repeat, dim) with a zero source stride for
  *   the repeat) are all this kernel with different arguments.
  * - pad: per output axis, the source position is remapped by mode (constant/edge/wrap/reflect), with
  *   negative pads cropping; CenterCropPad is a constant pad with zero.
  * - trilu: keeps the upper/lower triangle of the last two axes, zeroing the rest.
  * - fill: writes one constant (Dropout's all-true mask).
+ * - split: Split with up to 8 outputs in one launch (each thread moves one 1-16 byte unit of a row).
  */
 import type { DType } from '../../ir/dtype.js';
 import type { Tensor } from '../../ir/tensor.js';
@@ -290,26 +291,94 @@ function lowerConcat(ctx: LowerContext): Lowered {
   return launches.length ? { launches } : { launches, variants: [copyKernel(bytes, r)] };
 }
 
+/** most outputs one Split launch writes (more: one copy launch per output) */
+const SPLIT_MAX = 8;
+/** access widths (bytes) the Split kernel may move per thread */
+const SPLIT_UNITS = [1, 2, 4, 8, 16] as const;
+
+/**
+ * Split into K outputs in one launch. The input is [outer, A·inner] rows (in units of U bytes); output k
+ * takes the contiguous columns [c_k, c_k + l_k) of every row: out_k[o·l_k + (a - c_k)] = src[o·rowIn + a]
+ * for a in its range. Columns of omitted outputs are skipped. Kernel text: K and U only.
+ */
+function splitKernel(unit: number, k: number): KernelSource {
+  const T = unit === 16 ? 'uint4' : bitsType(unit);
+  const b = new KernelBuilder(`move_split${k}`, MOVE_THREADS);
+  const src = b.input('src', T);
+  const outs = Array.from({ length: k }, (_, i) => b.output(`o${i}`, T));
+  const n = b.i64('n');
+  const cols = b.i64('cols');
+  const rowIn = b.i64('row_in');
+  const cs = Array.from({ length: k }, (_, i) => b.i64(`c${i}`));
+  const ls = Array.from({ length: k }, (_, i) => b.i64(`l${i}`));
+  const idx32 = b.i32('idx32');
+  const body = (I: string) => {
+    b.line(`const ${I} o = i / (${I})${cols}, a = i - o * (${I})${cols};`);
+    b.line(`const ${T} v = ${src}[o * (${I})${rowIn} + a];`);
+    for (let j = 0; j < k; j++) {
+      b.line(`${j ? 'else ' : ''}if (a >= (${I})${cs[j]} && a < (${I})${cs[j]} + (${I})${ls[j]}) ${outs[j]}[o * (${I})${ls[j]} + (a - (${I})${cs[j]})] = v;`);
+    }
+  };
+  // idx32 != 0: every index fits 32 bits (checked on the host)
+  b.block(`if (${idx32})`, () => {
+    b.block(`for (unsigned int i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned int)${n}; i += gridDim.x * blockDim.x)`, () => body('unsigned int'));
+  });
+  b.block('else', () => {
+    b.gridStride(n, () => body('long long'));
+  });
+  return b.build();
+}
+
 function lowerSplit(ctx: LowerContext): Lowered {
   const x = deviceInput(ctx, 0);
   const r = x.shape.length;
   const axis = normAxis(ctx, ctx.node.int('axis', 0), r);
   const bytes = dt(x.dtype).bytes;
   const inS = contiguousStrides(x.shape);
-  const launches: Launch[] = [];
+  const segs: { k: number; start: number; len: number }[] = [];
   let start = 0;
   ctx.outputs.forEach((o, k) => {
     if (o.shape.length !== r || o.shape.some((d, i) => i !== axis && d !== x.shape[i])) {
       unsupported(`Split: output ${k} [${o.shape.join(',')}] does not fit input [${x.shape.join(',')}] on axis ${axis}`);
     }
-    if (ctx.node.outputs[k] !== '') {
-      const l = copyLaunch(bytes, 0, k, { dims: o.shape, srcStrides: inS, dstStrides: contiguousStrides(o.shape), srcBase: start * inS[axis] });
-      if (l) launches.push(l);
-    }
+    if (ctx.node.outputs[k] !== '') segs.push({ k, start, len: o.shape[axis] });
     start += o.shape[axis];
   });
   if (start > x.shape[axis]) unsupported(`Split: outputs take ${start} of dimension ${x.shape[axis]}`);
-  return launches.length ? { launches } : { launches, variants: [copyKernel(bytes, r)] };
+  if (segs.length > SPLIT_MAX) {
+    // many outputs: one copy launch per output
+    const launches: Launch[] = [];
+    for (const sg of segs) {
+      const o = ctx.outputs[sg.k];
+      const l = copyLaunch(bytes, 0, sg.k, { dims: o.shape, srcStrides: inS, dstStrides: contiguousStrides(o.shape), srcBase: sg.start * inS[axis] });
+      if (l) launches.push(l);
+    }
+    return launches.length ? { launches } : { launches, variants: [copyKernel(bytes, r)] };
+  }
+  // one launch for all outputs: rows of `outer`, columns in U-byte units
+  const outer = x.shape.slice(0, axis).reduce((a, d) => a * d, 1);
+  const innerBytes = x.shape.slice(axis + 1).reduce((a, d) => a * d, 1) * bytes;
+  const A = x.shape[axis];
+  const units = SPLIT_UNITS.filter((u) => u >= bytes);
+  const kernels = units.map((u) => splitKernel(u, segs.length));
+  const fitsUnit = (u: number) => [A, ...segs.flatMap((sg) => [sg.start, sg.len])].every((c) => (c * innerBytes) % u === 0);
+  const ui = units.reduce((best, u, i) => (fitsUnit(u) ? i : best), 0);
+  const U = units[ui];
+  const toU = (c: number) => (c * innerBytes) / U; // exact: fitsUnit
+  const cols = segs.length ? segs[segs.length - 1].start + segs[segs.length - 1].len : 0;
+  const colsU = toU(cols);
+  const n = outer * colsU;
+  if (n === 0 || segs.length === 0) return { launches: [], variants: kernels };
+  const rowIn = toU(A);
+  const idx32 = n < 2 ** 31 && outer * rowIn < 2 ** 31 ? 1 : 0;
+  const launch: Launch = {
+    kernel: kernels[ui], ...grid1d(n),
+    args: [
+      { in: 0 }, ...segs.map((sg) => ({ out: sg.k })), a64(n), a64(colsU), a64(rowIn),
+      ...segs.map((sg) => a64(toU(sg.start))), ...segs.map((sg) => a64(toU(sg.len))), a32(idx32),
+    ],
+  };
+  return { launches: [launch], variants: kernels.filter((_, i) => i !== ui) };
 }
 
 function lowerSlice(ctx: LowerContext): Lowered {

@@ -115,7 +115,7 @@ function unrepeat(rw: Rewriter, v: string): { base: string; rep: Dim } | string 
 }
 
 /** Output dims of a Reshape: from its type, else from the (symbolically evaluated) shape input. */
-function reshapeDims(rw: Rewriter, rs: Node, inDims?: Dim[]): Dim[] | undefined {
+export function reshapeDims(rw: Rewriter, rs: Node, inDims?: Dim[]): Dim[] | undefined {
   const known = dimsOf(rw, rs.outputs[0]);
   if (known && known.every((d) => d !== null)) return known;
   const shp = symInts(rw, rs.inputs[1]);
