@@ -4,25 +4,42 @@
  * shares it). A node joins the group of one of its producers when it is an elementwise kernel op, its
  * result has the group's shape (symbolically equal), and none of its other operands is produced after
  * the group began (which could make the group depend on itself). A group runs where its last member was.
+ *
+ * Before that, epilogue.ts picks GEMM epilogues (MatMul/Gemm → bias Add → activation → residual Add) and
+ * residual Adds fused into the normalization after them; their members take no part in the elementwise
+ * groups, and such a unit also runs where its last member was (its intermediate values have no other
+ * readers; a norm-add's sum is read only after the normalization).
  */
 import type { Graph, Node } from '../ir/graph.js';
 import { dimEquals } from '../ir/symbolic.js';
 import { nodeReads } from '../ref/interpreter.js';
 import { elementwiseReject, type ElementwiseGroup } from '../codegen/ops/elementwise.js';
+import { findFusions, type FusionNote, type GemmEpilogueFusion, type NormAddFusion } from './epilogue.js';
+
+export type { FusionNote, GemmEpilogueFusion, NormAddFusion } from './epilogue.js';
 
 export type Unit =
   | { kind: 'node'; node: Node }
-  | { kind: 'ew'; group: ElementwiseGroup };
+  | { kind: 'ew'; group: ElementwiseGroup }
+  | { kind: 'gemm-epilogue'; fused: GemmEpilogueFusion }
+  | { kind: 'norm-add'; fused: NormAddFusion };
 
 export function unitNodes(u: Unit): readonly Node[] {
-  return u.kind === 'node' ? [u.node] : u.group.nodes;
+  switch (u.kind) {
+    case 'node': return [u.node];
+    case 'ew': return u.group.nodes;
+    case 'gemm-epilogue': return u.fused.nodes;
+    case 'norm-add': return u.fused.nodes;
+  }
 }
 
 export interface PartitionOptions {
   /** values that must be computed on the host at plan time (their producers are never fused) */
   hostValues: ReadonlySet<string>;
-  /** disable fusion: every elementwise node is its own group */
+  /** disable fusion: every elementwise node is its own group, no GEMM epilogues or norm-adds */
   noFusion?: boolean;
+  /** receives the GEMM-epilogue / norm-add candidates that were not fused, with the reasons */
+  notes?: FusionNote[];
 }
 
 interface Building {
@@ -47,8 +64,21 @@ export function partition(g: Graph, opts: PartitionOptions): Unit[] {
     const t = g.typeOf(v);
     return t?.kind === 'tensor' ? t.dtype : undefined;
   };
+  // GEMM epilogues and norm-adds: a member runs in its unit, which is placed at its last member
+  const fusedOf = new Map<Node, { unit: Unit; last: Node }>();
+  if (!opts.noFusion) {
+    const f = findFusions(g, opts.hostValues);
+    opts.notes?.push(...f.notes);
+    const add = (unit: Unit, nodes: readonly Node[]) => {
+      for (const m of nodes) fusedOf.set(m, { unit, last: nodes[nodes.length - 1] });
+    };
+    for (const fused of f.gemm) add({ kind: 'gemm-epilogue', fused }, fused.nodes);
+    for (const fused of f.norm) add({ kind: 'norm-add', fused }, fused.nodes);
+  }
+  const fusedUnits = new Map<number, Unit>();
   g.nodes.forEach((n, i) => {
-    const ew = !opts.hostValues.has(n.outputs[0] ?? '') && n.outputs.length === 1 &&
+    const fu = fusedOf.get(n);
+    const ew = !fu && !opts.hostValues.has(n.outputs[0] ?? '') && n.outputs.length === 1 &&
       [...n.subgraphs()].length === 0 &&
       elementwiseReject(n, n.inputs.map((v) => (v ? dtypeOf(v) : undefined)), dtypeOf(n.outputs[0])) === undefined;
     const seal = (except?: Building) => {
@@ -57,6 +87,12 @@ export function partition(g: Graph, opts: PartitionOptions): Unit[] {
         if (b && b !== except) b.sealed = true;
       }
     };
+    if (fu) {
+      seal();
+      if (fu.last === n) fusedUnits.set(unitAt.length, fu.unit);
+      unitAt.push(n);
+      return;
+    }
     if (!ew) {
       seal();
       unitAt.push(n);
@@ -97,7 +133,9 @@ export function partition(g: Graph, opts: PartitionOptions): Unit[] {
   const units: Unit[] = [];
   unitAt.forEach((u, i) => {
     if (!('nodes' in u)) {
-      units.push({ kind: 'node', node: u as Node });
+      const fu = fusedOf.get(u as Node);
+      if (!fu) units.push({ kind: 'node', node: u as Node });
+      else if (fusedUnits.has(i)) units.push(fusedUnits.get(i)!);
       return;
     }
     const b = u as Building;

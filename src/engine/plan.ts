@@ -26,11 +26,13 @@ import { deviceType } from '../codegen/dtypes.js';
 import type { KernelSource } from '../codegen/kernel-ir.js';
 import { checkLaunch, getLowering, Unsupported, type ArgRef, type LibraryGemm, type Lowered, type TensorDesc } from '../codegen/lowering.js';
 import { elementwiseReject, lowerElementwiseGroup, type ElementwiseGroup } from '../codegen/ops/elementwise.js';
+import { lowerGemmWithEpilogue } from '../codegen/ops/matmul.js';
+import { lowerNormWithPreAdd } from '../codegen/ops/norm.js';
 import '../codegen/ops/index.js';
 import { EW_TABLE } from '../codegen/ops/ew-table.js';
 import { concreteOutputTypes, type NodeInputInfo } from './node-shapes.js';
 import { runNodeOnHost } from './host-node.js';
-import type { Unit } from './partition.js';
+import type { GemmEpilogueFusion, NormAddFusion, Unit } from './partition.js';
 
 /** Signatures whose plans (and CUDA graphs) an engine keeps; older ones are re-planned when they recur. */
 export const MAX_PLANS = 64;
@@ -162,6 +164,8 @@ export class Planner {
     }
     for (const u of this.input.units) {
       if (u.kind === 'ew') this.group(u.group);
+      else if (u.kind === 'gemm-epilogue') this.gemmEpilogue(u.fused);
+      else if (u.kind === 'norm-add') this.normAdd(u.fused);
       else this.node(u.node);
     }
     for (const o of this.plan.outputs) if (!this.plan.values.has(o)) throw new ChimeraError('E_INVALID_MODEL', `graph output '${o}' is never produced`, { file: this.input.model.path });
@@ -347,6 +351,122 @@ export class Planner {
     const lowered = lowerElementwiseGroup(group, types);
     const outDescs = group.outputs.map((v) => types.get(v)!);
     this.emitDevice(label, group.nodes, lowered, group.inputs, group.outputs, outDescs);
+  }
+
+  /** label of a fused step: the first and last member (as the elementwise groups) */
+  private fusedLabel(nodes: readonly Node[]): string {
+    return nodes.length === 1 ? nodes[0].label : `${nodes[0].label}..${nodes[nodes.length - 1].label} (${nodes.length} fused)`;
+  }
+
+  /** runs the members of a fused unit one by one (elementwise members as groups of one) */
+  private splitUnit(nodes: readonly Node[]): void {
+    for (const n of nodes) {
+      const reads = n.inputs.filter((x) => x).map((x) => this.value(x, n));
+      const dt = (v: string) => (v ? this.plan.values.get(v)?.dtype : undefined);
+      const ew = n.outputs.length === 1 && !this.input.hostValues.has(n.outputs[0]) &&
+        elementwiseReject(n, n.inputs.map(dt), tensorInfo(n.outputs[0] ? this.g.typeOf(n.outputs[0]) : undefined).dtype ?? dt(n.inputs[0])) === undefined;
+      if (!ew || reads.every((v) => v.place === 'const')) this.node(n);
+      else this.group({ nodes: [n], inputs: [...new Set(n.inputs.filter((x) => x))], outputs: [n.outputs[0]] });
+    }
+  }
+
+  /**
+   * Concrete output types of `nodes` run in order (local values feed later members), or undefined when an
+   * input is not a device tensor of known shape or a member's shape is not concrete.
+   */
+  private memberTypes(nodes: readonly Node[], inputs: readonly string[]): Map<string, TensorDesc> | undefined {
+    const types = new Map<string, TensorDesc>();
+    for (const v of inputs) {
+      if (!v) continue;
+      const pv = this.value(v, nodes[0]);
+      if (!pv.dtype || !pv.shape || !deviceType(pv.dtype) || pv.place === 'host') return undefined;
+      types.set(v, { dtype: pv.dtype, shape: pv.shape });
+    }
+    const local = new Map<string, ValueType>();
+    for (const n of nodes) {
+      const ins = n.inputs.map((name) => {
+        if (!name) return undefined;
+        const pv = this.plan.values.get(name);
+        return { type: local.get(name) ?? pv?.type, host: pv?.host instanceof Tensor ? pv.host : undefined };
+      });
+      const ts = concreteOutputTypes(n, this.opset(n), ins, this.input.model.path);
+      for (let k = 0; k < n.outputs.length; k++) {
+        if (!n.outputs[k]) continue;
+        const info = tensorInfo(ts[k]);
+        if (!info.dtype || !info.shape || !deviceType(info.dtype)) return undefined;
+        local.set(n.outputs[k], ts[k]!);
+        types.set(n.outputs[k], { dtype: info.dtype, shape: info.shape });
+      }
+    }
+    return types;
+  }
+
+  /** A GEMM with its fused epilogue (epilogue.ts): one lowering, or the members one by one when it does not fit. */
+  private gemmEpilogue(f: GemmEpilogueFusion): void {
+    const inputs = f.inputs.filter((v) => v);
+    const allConst = inputs.every((v) => this.value(v, f.anchor).place === 'const');
+    const types = allConst ? undefined : this.memberTypes(f.nodes, inputs);
+    const product = types?.get(f.anchor.outputs[0]);
+    const out = types?.get(f.output);
+    // every member keeps the product's elements (dtype, count and column axis; Reshapes may regroup the rows)
+    const count = (t: TensorDesc) => t.shape.reduce((x, y) => x * y, 1);
+    const last = (t: TensorDesc) => (t.shape.length ? t.shape[t.shape.length - 1] : 1);
+    const same = (a: TensorDesc, b: TensorDesc) => a.dtype === b.dtype && count(a) === count(b) && last(a) === last(b);
+    if (!types || !product || !out || !f.nodes.every((n) => same(types.get(n.outputs[0])!, product))) {
+      this.splitUnit(f.nodes);
+      return;
+    }
+    let lowered: Lowered;
+    try {
+      lowered = lowerGemmWithEpilogue({
+        node: f.anchor, arch: this.input.arch,
+        inputs: f.inputs.map((v) => (v ? types.get(v) : undefined)),
+        outputs: [out],
+        hostValue: (i) => {
+          const v = f.inputs[i] ? this.plan.values.get(f.inputs[i]) : undefined;
+          return v?.host instanceof Tensor ? v.host : undefined;
+        },
+      }, { act: f.act, bias: f.biasIndex, residual: f.residualIndex });
+    } catch (e) {
+      if (e instanceof Unsupported) {
+        this.splitUnit(f.nodes);
+        return;
+      }
+      throw asChimeraError(e, 'E_INTERNAL', { file: this.input.model.path, node: f.anchor.label, field: 'GPU lowering (fused epilogue)' });
+    }
+    this.emitDevice(this.fusedLabel(f.nodes), f.nodes, lowered, f.inputs, [f.output], [out]);
+  }
+
+  /** A residual Add fused into the normalization reading it (epilogue.ts), or the two nodes when it does not fit. */
+  private normAdd(f: NormAddFusion): void {
+    const [, , , a, b] = f.inputs;
+    const ins = [a, b, f.inputs[1], f.inputs[2]].filter((v) => v);
+    const allConst = ins.every((v) => this.value(v, f.add).place === 'const');
+    const types = allConst ? undefined : this.memberTypes(f.nodes, ins);
+    const outputs: TensorDesc[] = f.outputs.map((v) => (v ? types?.get(v) : undefined) ?? { dtype: 'float32', shape: [] });
+    if (!types || !f.outputs.every((v) => !v || types.has(v))) {
+      this.splitUnit(f.nodes);
+      return;
+    }
+    let lowered: Lowered;
+    try {
+      lowered = lowerNormWithPreAdd({
+        node: f.norm, arch: this.input.arch,
+        inputs: f.inputs.map((v) => (v ? types.get(v) : undefined)),
+        outputs,
+        hostValue: (i) => {
+          const v = i > 0 && f.inputs[i] ? this.plan.values.get(f.inputs[i]) : undefined;
+          return v?.host instanceof Tensor ? v.host : undefined;
+        },
+      }, { a: 3, b: 4, sum: f.sum ? 3 : undefined });
+    } catch (e) {
+      if (e instanceof Unsupported) {
+        this.splitUnit(f.nodes);
+        return;
+      }
+      throw asChimeraError(e, 'E_INTERNAL', { file: this.input.model.path, node: f.norm.label, field: 'GPU lowering (fused pre-add)' });
+    }
+    this.emitDevice(this.fusedLabel(f.nodes), f.nodes, lowered, f.inputs, f.outputs, outputs);
   }
 
   private emitDevice(label: string, nodes: readonly Node[], lowered: Lowered, inNames: readonly string[], outNames: readonly string[], outDescs: readonly TensorDesc[]): void {

@@ -5,7 +5,7 @@ import { Node, type AttrValue } from '../../src/ir/graph.js';
 import type { DType } from '../../src/ir/dtype.js';
 import type { KernelSource } from '../../src/codegen/kernel-ir.js';
 import { checkLaunch, getLowering, Unsupported, type Lowered, type TensorDesc } from '../../src/codegen/lowering.js';
-import '../../src/codegen/ops/matmul.js';
+import { lowerGemmWithEpilogue, type FusedGemmEpilogue } from '../../src/codegen/ops/matmul.js';
 import { compileAllWithNvcc, nvccPath } from './nvcc.js';
 
 interface Case {
@@ -201,5 +201,154 @@ describe('linear algebra lowerings', () => {
     }
     const failures = await compileAllWithNvcc(ks.values());
     expect(failures.map((f) => `${f.name}\n${f.log}`).join('\n')).toBe('');
+  }, 600_000);
+});
+
+// ---------------------------------------------------------------------------------------------------
+// fused epilogues (engine: MatMul/Gemm → bias Add → activation → residual Add as one unit)
+
+interface EpCase {
+  op: 'MatMul' | 'Gemm';
+  /** the node's own inputs, then the fused bias / residual */
+  ins: (TensorDesc | undefined)[];
+  out: TensorDesc;
+  ep: FusedGemmEpilogue;
+  attrs?: Record<string, AttrValue>;
+}
+
+function lowerEp(c: EpCase): Lowered {
+  const own = c.op === 'Gemm' ? 3 : 2;
+  const names = c.ins.slice(0, own).map((t, i) => (t ? `x${i}` : ''));
+  const node = new Node({ op: c.op, inputs: names, outputs: ['y'], attrs: c.attrs ?? {} });
+  const r = lowerGemmWithEpilogue({ node, inputs: c.ins, outputs: [c.out], hostValue: () => undefined }, c.ep);
+  for (const l of r.launches) expect(checkLaunch(l, { inputs: c.ins.length, outputs: 1, scratch: r.scratch?.length ?? 0 })).toEqual([]);
+  return r;
+}
+
+/** the buffer references of a launch, in order ('i2', 'o0', 's0') */
+const refsOf = (a: readonly object[]): string[] => a.flatMap((x) => ('in' in x ? [`i${(x as { in: number }).in}`] : 'out' in x ? [`o${(x as { out: number }).out}`] : 'scratch' in x ? [`s${(x as { scratch: number }).scratch}`] : []));
+
+/** pairs of epilogue cases (same ranks and attributes, different dims): kernel sets must agree */
+function epPairs(): [EpCase, EpCase][] {
+  const out: [EpCase, EpCase][] = [];
+  const acts = ['none', 'relu', 'gelu_erf', 'gelu_tanh'] as const;
+  for (const dt of FLOATS) {
+    for (const act of acts) {
+      // MatMul [B,S,K] x [K,N] + bias[N] → act → + residual[B,S,N]
+      const mm = (B: number, S: number, K: number, N: number): EpCase => ({
+        op: 'MatMul', ins: [T(dt, [B, S, K]), T(dt, [K, N]), T(dt, [N]), T(dt, [B, S, N])], out: T(dt, [B, S, N]), ep: { act, bias: 2, residual: 3 },
+      });
+      out.push([mm(2, 3, 64, 96), mm(1, 130, 768, 64)]);
+      out.push([mm(1, 1, 64, 96), mm(3, 1, 768, 64)]);
+      // no bias, residual only (the attention output projection)
+      const res = (M: number, K: number, N: number): EpCase => ({ op: 'MatMul', ins: [T(dt, [M, K]), T(dt, [K, N]), T(dt, [M, N])], out: T(dt, [M, N]), ep: { act, residual: 2 } });
+      out.push([res(4, 64, 64), res(200, 256, 64)]);
+      // Gemm with C as the bias (transB), act, residual; output viewed as [B, S, N]
+      const gm = (M: number, K: number, N: number, S: number): EpCase => ({
+        op: 'Gemm', ins: [T(dt, [M, K]), T(dt, [N, K]), T(dt, [N]), T(dt, [M / S, S, N])], out: T(dt, [M / S, S, N]), ep: { act, residual: 3 }, attrs: { transB: int(1) },
+      });
+      out.push([gm(6, 64, 128, 3), gm(260, 256, 64, 2)]);
+      // Gemm without C + a fused bias (act only)
+      const gb = (M: number, K: number, N: number): EpCase => ({ op: 'Gemm', ins: [T(dt, [M, K]), T(dt, [K, N]), undefined, T(dt, [1, N])], out: T(dt, [M, N]), ep: { act, bias: 3 } });
+      out.push([gb(2, 32, 64), gb(300, 64, 512)]);
+    }
+  }
+  // SIMT only: K not a multiple of 8, a Gemm with a general C (beta != 1), batched B
+  out.push([
+    { op: 'MatMul', ins: [T('float16', [3, 6]), T('float16', [6, 5]), T('float16', [5]), T('float16', [3, 5])], out: T('float16', [3, 5]), ep: { act: 'relu', bias: 2, residual: 3 } },
+    { op: 'MatMul', ins: [T('float16', [70, 9]), T('float16', [9, 66]), T('float16', [66]), T('float16', [70, 66])], out: T('float16', [70, 66]), ep: { act: 'relu', bias: 2, residual: 3 } },
+  ]);
+  out.push([
+    { op: 'Gemm', ins: [T('float16', [3, 8]), T('float16', [8, 5]), T('float16', [3, 5])], out: T('float16', [3, 5]), ep: { act: 'gelu_erf' }, attrs: { beta: flt(0.5) } },
+    { op: 'Gemm', ins: [T('float16', [70, 16]), T('float16', [16, 66]), T('float16', [70, 66])], out: T('float16', [70, 66]), ep: { act: 'gelu_erf' }, attrs: { beta: flt(0.5) } },
+  ]);
+  out.push([
+    { op: 'MatMul', ins: [T('float32', [2, 3, 8]), T('float32', [2, 8, 5]), T('float32', [2, 3, 5])], out: T('float32', [2, 3, 5]), ep: { act: 'none', residual: 2 } },
+    { op: 'MatMul', ins: [T('float32', [4, 70, 8]), T('float32', [4, 8, 66]), T('float32', [4, 70, 66])], out: T('float32', [4, 70, 66]), ep: { act: 'none', residual: 2 } },
+  ]);
+  return out;
+}
+
+describe('fused GEMM epilogues (lowerGemmWithEpilogue)', () => {
+  it('launches are well-formed and the kernel set does not depend on dims', () => {
+    for (const [c1, c2] of epPairs()) {
+      const r1 = lowerEp(c1), r2 = lowerEp(c2);
+      expect(r1.launches.length).toBeGreaterThan(0);
+      expect(kernelsOf(r1)).toEqual(kernelsOf(r2));
+    }
+  });
+
+  it('fp16/bf16: tensor cores with the epilogue (bias and residual refs by input index; split-K applies it in the reduce)', () => {
+    for (const dt of ['float16', 'bfloat16'] as const) {
+      // large M: one main launch, epilogue inside: A, B, bias, R, C
+      const big = lowerEp({ op: 'MatMul', ins: [T(dt, [4, 128, 768]), T(dt, [768, 768]), T(dt, [768]), T(dt, [4, 128, 768])], out: T(dt, [4, 128, 768]), ep: { act: 'gelu_tanh', bias: 2, residual: 3 } });
+      expect(big.launches).toHaveLength(1);
+      expect(big.launches[0].kernel.family).toBe('gemm_tc');
+      expect(refsOf(big.launches[0].args)).toEqual(['i0', 'i1', 'i2', 'i3', 'o0']);
+      expect(big.launches[0].kernel.code).toContain('tanhf');
+      // decode: split-K; the reduce reads the workspace, bias, residual
+      const dec = lowerEp({ op: 'MatMul', ins: [T(dt, [1, 1, 768]), T(dt, [768, 3072]), T(dt, [3072]), T(dt, [1, 1, 3072])], out: T(dt, [1, 1, 3072]), ep: { act: 'relu', bias: 2, residual: 3 } });
+      expect(dec.launches.map((l) => l.kernel.family)).toEqual(['gemm_tc_splitk', 'gemm_tc_reduce']);
+      expect(refsOf(dec.launches[0].args)).toEqual(['i0', 'i1', 's0']);
+      expect(refsOf(dec.launches[1].args)).toEqual(['s0', 'i2', 'i3', 'o0']);
+      // Gemm: C is the bias; the fused residual is input 3
+      const g = lowerEp({ op: 'Gemm', ins: [T(dt, [256, 64]), T(dt, [128, 64]), T(dt, [128]), T(dt, [256, 128])], out: T(dt, [256, 128]), ep: { act: 'gelu_erf', residual: 3 }, attrs: { transB: int(1), alpha: flt(0.5) } });
+      const last = g.launches[g.launches.length - 1];
+      expect(refsOf(last.args).slice(-3)).toEqual(['i2', 'i3', 'o0']);
+      expect(last.args.flatMap((a) => ('kind' in a && a.kind === 'f32' ? [a.value] : []))).toEqual([0.5]);
+    }
+  });
+
+  it('SIMT kernels take the same epilogue (float32/float64, and fp16 shapes off the tensor-core path)', () => {
+    const r = lowerEp({ op: 'MatMul', ins: [T('float32', [2, 3, 8]), T('float32', [8, 5]), T('float32', [1, 5]), T('float32', [2, 3, 5])], out: T('float32', [2, 3, 5]), ep: { act: 'gelu_erf', bias: 2, residual: 3 } });
+    expect(r.launches).toHaveLength(1);
+    expect(refsOf(r.launches[0].args)).toEqual(['i0', 'i1', 'i2', 'i3', 'o0']);
+    const src = r.launches[0].kernel.code;
+    expect(src).toContain('erff(v * 0.70710678118654752f)');
+    expect(src).toMatch(/v \+= bias\[n\]|v \+= \w*bias\w*\[n\]/);
+    // Gemm with a general C and beta: alpha·AB + beta·C first, then the activation
+    const g = lowerEp({ op: 'Gemm', ins: [T('float64', [3, 8]), T('float64', [8, 5]), T('float64', [3, 5]), T('float64', [3, 5])], out: T('float64', [3, 5]), ep: { act: 'relu', residual: 3 }, attrs: { beta: flt(2) } });
+    expect(refsOf(g.launches[0].args)).toEqual(['i0', 'i1', 'i2', 'i3', 'o0']);
+    const gs = g.launches[0].kernel.code;
+    expect(gs.indexOf('beta')).toBeLessThan(gs.indexOf('v = v < 0.0 ? 0.0 : v;'));
+    // plain nodes keep their kernels (no epilogue parameters)
+    const plain = check({ op: 'MatMul', ins: [T('float32', [2, 3, 8]), T('float32', [8, 5])], out: T('float32', [2, 3, 5]) });
+    const none = lowerEp({ op: 'MatMul', ins: [T('float32', [2, 3, 8]), T('float32', [8, 5])], out: T('float32', [2, 3, 5]), ep: { act: 'none' } });
+    expect(kernelsOf(none)).toEqual(kernelsOf(plain));
+  });
+
+  it('the output may be a reshape of the product that keeps the column axis', () => {
+    const r = lowerEp({ op: 'Gemm', ins: [T('float16', [6, 64]), T('float16', [64, 32]), T('float16', [32]), T('float16', [2, 3, 32])], out: T('float16', [2, 3, 32]), ep: { act: 'none', residual: 3 } });
+    expect(r.launches.length).toBeGreaterThan(0);
+  });
+
+  it('refuses epilogues that do not fit the concrete shapes (the engine then runs the nodes one by one)', () => {
+    const bad: EpCase[] = [
+      // residual broadcast along the batch
+      { op: 'MatMul', ins: [T('float16', [2, 3, 8]), T('float16', [8, 16]), T('float16', [1, 3, 16])], out: T('float16', [2, 3, 16]), ep: { act: 'none', residual: 2 } },
+      // bias along rows, not columns
+      { op: 'MatMul', ins: [T('float16', [3, 8]), T('float16', [8, 16]), T('float16', [3, 1])], out: T('float16', [3, 16]), ep: { act: 'none', bias: 2 } },
+      // a Gemm with C takes no second bias
+      { op: 'Gemm', ins: [T('float16', [3, 8]), T('float16', [8, 16]), T('float16', [16]), T('float16', [16])], out: T('float16', [3, 16]), ep: { act: 'none', bias: 3 } },
+      // integer products
+      { op: 'MatMul', ins: [T('int32', [3, 8]), T('int32', [8, 16]), T('int32', [16])], out: T('int32', [3, 16]), ep: { act: 'relu', bias: 2 } },
+      // an output that regroups the columns
+      { op: 'MatMul', ins: [T('float16', [3, 8]), T('float16', [8, 16])], out: T('float16', [3, 2, 8]), ep: { act: 'relu' } },
+      // 1-D B
+      { op: 'MatMul', ins: [T('float32', [3, 8]), T('float32', [8]), T('float32', [3])], out: T('float32', [3]), ep: { act: 'none', residual: 2 } },
+    ];
+    for (const c of bad) expect(() => lowerEp(c)).toThrow(Unsupported);
+  });
+
+  it.skipIf(!nvccPath())('every epilogue kernel compiles with nvcc (skipped where nvcc is absent)', async () => {
+    const ks = new Map<string, KernelSource>();
+    for (const [c1, c2] of epPairs()) {
+      for (const r of [lowerEp(c1), lowerEp(c2)]) {
+        for (const l of r.launches) ks.set(l.kernel.name, l.kernel);
+        for (const k of r.variants ?? []) ks.set(k.name, k);
+      }
+    }
+    const failures = await compileAllWithNvcc(ks.values());
+    expect(failures.map((f) => `${f.name}\n${f.log}`)).toEqual([]);
   }, 600_000);
 });

@@ -29,7 +29,7 @@ import { deviceType, type DeviceType } from '../dtypes.js';
 import { KernelBuilder, type KernelSource } from '../kernel-ir.js';
 import {
   gemmTcVariants, heuristicGemmTile, launchTensorCoreGemm, tensorCoreGemmApplies,
-  type GemmEpilogue, type GemmTcDtype, type GemmTcRefs, type GemmTcShape, type GemmTile,
+  type GemmAct, type GemmEpilogue, type GemmTcDtype, type GemmTcRefs, type GemmTcShape, type GemmTile,
 } from './gemm-tc.js';
 import {
   a64, af32, af64, broadcastStrides, elementCount, registerLowerings, unsupported,
@@ -60,6 +60,30 @@ interface MmKernelConfig {
   gemm?: { c?: DeviceType };
   /** MatMulInteger: which zero points are present */
   zp?: { a: boolean; b: boolean };
+  /**
+   * fused epilogue (float accumulators only; absent when it is the identity): v (+ bias[n]) → act → (+ R[m, n]),
+   * applied after the MatMul value / Gemm's alpha·acc + beta·C. bias and R have the output's dtype; R is
+   * contiguous like Y.
+   */
+  ep?: SimtEpilogue;
+}
+
+interface SimtEpilogue {
+  bias: boolean;
+  act: GemmAct;
+  residual: boolean;
+}
+
+/** the activation of a fused epilogue applied to the accumulator-typed variable `v` (C statement) */
+function actLine(act: GemmAct, acc: 'float' | 'double'): string | undefined {
+  const f = acc === 'float' ? 'f' : '';
+  const c = (x: string) => (acc === 'float' ? `${x}f` : x);
+  switch (act) {
+    case 'none': return undefined;
+    case 'relu': return `v = v < ${c('0.0')} ? ${c('0.0')} : v;`;
+    case 'gelu_erf': return `v = ${c('0.5')} * v * (${c('1.0')} + erf${f}(v * ${c('0.70710678118654752')}));`;
+    case 'gelu_tanh': return `v = ${c('0.5')} * v * (${c('1.0')} + tanh${f}(${c('0.79788456080286536')} * (v + ${c('0.044715')} * v * v * v)));`;
+  }
 }
 
 const isIntAcc = (acc: AccType): boolean => acc === 'unsigned int' || acc === 'unsigned long long';
@@ -91,6 +115,10 @@ function buildKernel(cfg: MmKernelConfig, variant: Variant): KernelSource {
   const C = cfg.gemm?.c ? b.input('C', cfg.gemm.c.storage) : undefined;
   const AZ = cfg.zp?.a ? b.input('AZ', cfg.a.storage) : undefined;
   const BZ = cfg.zp?.b ? b.input('BZ', cfg.b.storage) : undefined;
+  const ep = cfg.ep;
+  if (ep && isIntAcc(acc)) throw new Error('matmul: a fused epilogue needs a float accumulator');
+  const BIAS = ep?.bias ? b.input('bias', cfg.y.storage) : undefined;
+  const RES = ep?.residual ? b.input('R', cfg.y.storage) : undefined;
   const Y = b.output('Y', cfg.y.storage);
   const M = b.i64('M'), N = b.i64('N'), K = b.i64('K');
   const ars = b.i64('ars'), acs = b.i64('acs'), brs = b.i64('brs'), bcs = b.i64('bcs');
@@ -137,7 +165,13 @@ function buildKernel(cfg: MmKernelConfig, variant: Variant): KernelSource {
         if (C) b.line(`if (${beta} != 0) v += ${beta} * ${toAcc(cfg.gemm.c!, `${C}[m * ${csm} + n * ${csn}]`, acc)};`);
       }
     } else {
-      b.line(`const ${acc} v = ${s};`);
+      b.line(`${ep ? '' : 'const '}${acc} v = ${s};`);
+    }
+    if (ep) {
+      if (BIAS) b.line(`v += ${toAcc(cfg.y, `${BIAS}[n]`, acc)};`);
+      const a = actLine(ep.act, acc as 'float' | 'double');
+      if (a) b.line(a);
+      if (RES) b.line(`v += ${toAcc(cfg.y, `${RES}[yoff + m * ${N} + n]`, acc)};`);
     }
     const st = isIntAcc(acc) ? `(${cfg.y.storage})v` : cfg.y.store(cfg.y.math === acc ? 'v' : `(${cfg.y.math})v`);
     b.line(`${Y}[yoff + m * ${N} + n] = ${st};`);
@@ -397,9 +431,88 @@ function deviceOf(d: DType, what: string): DeviceType {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// fused epilogues (engine partition: MatMul/Gemm → bias Add → activation → residual Add as one unit)
+
+/**
+ * An epilogue fused into a MatMul or Gemm by the engine: y = act(product (+ bias[n])) (+ residual).
+ * `bias` and `residual` are indices into ctx.inputs (after the node's own inputs): bias holds one value per
+ * output column (shape [N] or [1,..,1,N]), residual has the output's shape; both have the output's dtype.
+ * The output (ctx.outputs[0]) is the product or a reshape of it that keeps the last (column) axis, e.g.
+ * [B*S, N] viewed as [B, S, N]: the same elements in the same order.
+ * A Gemm with C takes no second bias (its C, with beta, is applied first, as in a plain Gemm).
+ */
+export interface FusedGemmEpilogue {
+  act: GemmAct;
+  bias?: number;
+  residual?: number;
+}
+
+/** the identity epilogue */
+const NO_EP: GemmEpilogue = { bias: false, act: 'none', residual: false };
+
+/** SIMT kernel epilogue (undefined for the identity, so plain nodes keep their kernels) */
+function simtEp(ep: GemmEpilogue): SimtEpilogue | undefined {
+  return ep.bias || ep.residual || ep.act !== 'none' ? { bias: ep.bias, act: ep.act, residual: ep.residual } : undefined;
+}
+
+const sameShape = (p: readonly number[], q: readonly number[]): boolean => p.length === q.length && p.every((d, i) => d === q[i]);
+
+/** Validates a fused epilogue against the product's output shape and dtype; returns the kernel epilogue. */
+function checkFused(ctx: LowerContext, f: FusedGemmEpilogue, acc: AccType, outShape: readonly number[], N: number, dtype: DType): GemmEpilogue {
+  if (isIntAcc(acc)) unsupported('a fused epilogue needs a floating-point product');
+  // the unit's output may be a reshape of the product that keeps the column axis (same elements, same order)
+  const y = ctx.outputs[0].shape;
+  if (y.length === 0 || y[y.length - 1] !== N || elementCount(y) !== elementCount(outShape)) {
+    unsupported(`fused output [${y.join(',')}] is not the product [${outShape.join(',')}] with its column axis kept`);
+  }
+  if (f.bias !== undefined) {
+    const bd = ctx.inputs[f.bias];
+    if (!bd) return unsupported('the fused bias is missing');
+    if (bd.dtype !== dtype) unsupported(`fused bias type ${bd.dtype} differs from the product's ${dtype}`);
+    const r = bd.shape.length;
+    if (r === 0 || bd.shape[r - 1] !== N || elementCount(bd.shape) !== N) {
+      unsupported(`bias [${bd.shape.join(',')}] is not one value per output column (N = ${N})`);
+    }
+  }
+  if (f.residual !== undefined) {
+    const rd = ctx.inputs[f.residual];
+    if (!rd) return unsupported('the fused residual is missing');
+    if (rd.dtype !== dtype) unsupported(`fused residual type ${rd.dtype} differs from the product's ${dtype}`);
+    if (!sameShape(rd.shape, y)) unsupported(`residual [${rd.shape.join(',')}] does not have the output shape [${y.join(',')}]`);
+  }
+  return { bias: f.bias !== undefined, act: f.act, residual: f.residual !== undefined };
+}
+
+/** the fused inputs' buffer references, in the kernels' parameter order (bias, then residual) */
+function fusedRefs(f: FusedGemmEpilogue | undefined): { bias?: ArgRef; residual?: ArgRef } {
+  const r: { bias?: ArgRef; residual?: ArgRef } = {};
+  if (f?.bias !== undefined) r.bias = { in: f.bias };
+  if (f?.residual !== undefined) r.residual = { in: f.residual };
+  return r;
+}
+
+function fusedArgs(f: FusedGemmEpilogue | undefined): ArgRef[] {
+  const r = fusedRefs(f);
+  return [...(r.bias ? [r.bias] : []), ...(r.residual ? [r.residual] : [])];
+}
+
+/**
+ * Lowers a MatMul or Gemm node (ctx.node) with a fused epilogue (see FusedGemmEpilogue): one tensor-core
+ * launch (main + reduce for split-K) where the shape qualifies, else the SIMT kernel with the same epilogue.
+ * ctx.outputs[0] is the fused unit's output (the product's shape). Throws Unsupported when the epilogue
+ * does not fit the concrete shapes (the engine then runs the nodes one by one).
+ */
+export function lowerGemmWithEpilogue(ctx: LowerContext, ep: FusedGemmEpilogue): Lowered {
+  if (ctx.node.domain !== '') return unsupported(`${ctx.node.op} (domain ${ctx.node.domain}) takes no fused epilogue`);
+  if (ctx.node.op === 'MatMul') return lowerMatMulImpl(ctx, ep);
+  if (ctx.node.op === 'Gemm') return lowerGemmImpl(ctx, ep);
+  return unsupported(`${ctx.node.op} takes no fused epilogue`);
+}
+
+// ---------------------------------------------------------------------------------------------------
 // MatMul
 
-function lowerMatMul(ctx: LowerContext): Lowered {
+function lowerMatMulImpl(ctx: LowerContext, fused?: FusedGemmEpilogue): Lowered {
   const a = input(ctx, 0), bIn = input(ctx, 1);
   if (a.dtype !== bIn.dtype) unsupported(`operand types differ (${a.dtype}, ${bIn.dtype})`);
   const t = deviceOf(a.dtype, 'operand');
@@ -408,18 +521,24 @@ function lowerMatMul(ctx: LowerContext): Lowered {
   const y = ctx.outputs[0];
   if (y.dtype !== a.dtype) unsupported(`output type ${y.dtype} differs from the operands' ${a.dtype}`);
   const s = matmulShapes(a.shape, bIn.shape);
+  if (fused && bIn.shape.length < 2) unsupported('a fused epilogue needs a matrix B (the output has a column axis)');
+  const ep = fused ? checkFused(ctx, fused, acc, s.outShape, s.N, a.dtype) : NO_EP;
   const R = s.batchShape.length;
-  const cfg: MmKernelConfig = { a: t, b: t, y: t, acc, aKContig: true, bNContig: true, batchRank: R };
+  const cfg: MmKernelConfig = { a: t, b: t, y: t, acc, aKContig: true, bNContig: true, batchRank: R, ep: simtEp(ep) };
   if (elementCount(s.outShape) === 0) {
     const v = variantsOnly(cfg);
-    if (a.dtype === 'float16' || a.dtype === 'bfloat16') v.variants!.push(...tcVariants(a.dtype, false, false, { bias: false, act: 'none', residual: false }));
+    if (a.dtype === 'float16' || a.dtype === 'bfloat16') v.variants!.push(...tcVariants(a.dtype, false, false, ep));
     return v;
   }
-  const tc = tensorCoreMatMul(a.dtype, s);
+  const tc = tensorCoreMatMul(a.dtype, s, cfg, ep, fusedRefs(fused));
   if (tc) return tc;
   const { M, N, batches, sizeArgs } = batchedArgs(s, true);
-  const args: ArgRef[] = [{ in: 0 }, { in: 1 }, { out: 0 }, ...sizeArgs];
+  const args: ArgRef[] = [{ in: 0 }, { in: 1 }, ...fusedArgs(fused), { out: 0 }, ...sizeArgs];
   return launchBoth(cfg, M, N, batches, args);
+}
+
+function lowerMatMul(ctx: LowerContext): Lowered {
+  return lowerMatMulImpl(ctx);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -447,13 +566,10 @@ function tcLowered(dtype: GemmTcDtype, shape: GemmTcShape, transA: boolean, tran
 }
 
 /** A batched MatMul on tensor cores, when its batch layout is one stride per operand and the shape qualifies. */
-function tensorCoreMatMul(dtype: DType, s: MatmulShapes): Lowered | undefined {
+function tensorCoreMatMul(dtype: DType, s: MatmulShapes, simtCfg: MmKernelConfig, epilogue: GemmEpilogue, refs: Partial<GemmTcRefs>): Lowered | undefined {
   if (dtype !== 'float16' && dtype !== 'bfloat16') return undefined;
   const batches = elementCount(s.batchShape);
-  const t = deviceType(dtype)!;
-  const simtCfg: MmKernelConfig = { a: t, b: t, y: t, acc: 'float', aKContig: true, bNContig: true, batchRank: s.batchShape.length };
   const simt = [buildKernel(simtCfg, 'tiled'), buildKernel(simtCfg, 'skinny')];
-  const epilogue: GemmEpilogue = { bias: false, act: 'none', residual: false };
   // one stride per operand: the innermost batch dim's stride must describe every batch entry
   const single = (st: number[], per: number) => {
     const live = st.map((x, i) => [x, s.batchShape[i]] as const).filter(([, d]) => d > 1);
@@ -477,13 +593,13 @@ function tensorCoreMatMul(dtype: DType, s: MatmulShapes): Lowered | undefined {
     if (sa === undefined || sb === undefined) return undefined;
     shape = { batch: batches, M: s.M, N: s.N, K: s.K, strideA: sa, strideB: sb, strideC: s.M * s.N };
   }
-  return tcLowered(dtype, shape, false, false, epilogue, 1, simt);
+  return tcLowered(dtype, shape, false, false, epilogue, 1, simt, refs);
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Gemm
 
-function lowerGemm(ctx: LowerContext): Lowered {
+function lowerGemmImpl(ctx: LowerContext, fused?: FusedGemmEpilogue): Lowered {
   const a = input(ctx, 0), bIn = input(ctx, 1);
   const c = ctx.inputs[2];
   const dtype = a.dtype;
@@ -500,13 +616,15 @@ function lowerGemm(ctx: LowerContext): Lowered {
   const alpha = node.float('alpha', 1);
   const beta = node.float('beta', 1);
   if (isIntAcc(acc) && (!Number.isInteger(alpha) || !Number.isInteger(beta))) unsupported(`integer Gemm needs integral alpha and beta, got ${alpha} and ${beta}`);
-  const cfg: MmKernelConfig = {
-    a: t, b: t, y: t, acc, aKContig: !transA, bNContig: !transB, batchRank: 0,
-    gemm: { c: c ? t : undefined },
-  };
   const [M, K] = transA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
   const [K2, N] = transB ? [bIn.shape[1], bIn.shape[0]] : [bIn.shape[0], bIn.shape[1]];
   if (K !== K2) unsupported(`inner dimensions differ: A' is [${M},${K}], B' is [${K2},${N}]`);
+  if (fused?.bias !== undefined && c) unsupported('a Gemm with C takes no second (fused) bias');
+  const ep = fused ? checkFused(ctx, fused, acc, [M, N], N, dtype) : NO_EP;
+  const cfg: MmKernelConfig = {
+    a: t, b: t, y: t, acc, aKContig: !transA, bNContig: !transB, batchRank: 0,
+    gemm: { c: c ? t : undefined }, ep: simtEp(ep),
+  };
   let cStrides: number[] = [];
   if (c) {
     if (c.shape.length > 2 || c.shape.some((d, i) => d !== 1 && d !== [M, N][i + 2 - c.shape.length])) {
@@ -516,12 +634,25 @@ function lowerGemm(ctx: LowerContext): Lowered {
   }
   if (M * N === 0) return variantsOnly(cfg);
   if ((dtype === 'float16' || dtype === 'bfloat16') && (!c || beta === 1)) {
-    // C as a per-column bias ([N] or [1,N]) or a full [M,N] residual, both with beta = 1
-    const bias = !!c && elementCount(c.shape) === N && N > 1 && c.shape[c.shape.length - 1] === N;
-    const residual = !!c && !bias && c.shape.length === 2 && c.shape[0] === M && c.shape[1] === N;
-    if (!c || bias || residual) {
-      const tc = tcLowered(dtype, { batch: 1, M, N, K }, transA, transB, { bias, act: 'none', residual }, alpha,
-        [buildKernel(cfg, 'tiled'), buildKernel(cfg, 'skinny')], c ? (bias ? { bias: { in: 2 } } : { residual: { in: 2 } }) : undefined);
+    // C as a per-column bias ([N] or [1,N]) or a full [M,N] residual, both with beta = 1; a fused
+    // activation/residual comes after C's bias (C as the residual only when nothing is fused after it)
+    const cBias = !!c && elementCount(c.shape) === N && N > 1 && c.shape[c.shape.length - 1] === N;
+    const cRes = !!c && !cBias && c.shape.length === 2 && c.shape[0] === M && c.shape[1] === N;
+    const fr = fusedRefs(fused);
+    let tcEp: GemmEpilogue | undefined;
+    let refs: Partial<GemmTcRefs> | undefined;
+    if (!c) {
+      tcEp = ep;
+      refs = fr;
+    } else if (cBias) {
+      tcEp = { bias: true, act: ep.act, residual: ep.residual };
+      refs = { bias: { in: 2 }, ...(fr.residual ? { residual: fr.residual } : {}) };
+    } else if (cRes && ep.act === 'none' && !ep.residual) {
+      tcEp = { bias: false, act: 'none', residual: true };
+      refs = { residual: { in: 2 } };
+    }
+    if (tcEp) {
+      const tc = tcLowered(dtype, { batch: 1, M, N, K }, transA, transB, tcEp, alpha, [buildKernel(cfg, 'tiled'), buildKernel(cfg, 'skinny')], refs);
       if (tc) return tc;
     }
   }
@@ -529,11 +660,15 @@ function lowerGemm(ctx: LowerContext): Lowered {
   const [brs, bcs] = transB ? [1, K] : [N, 1];
   const scalar = (v: number) => (acc === 'float' ? af32(v) : acc === 'double' ? af64(v) : a64(v));
   const args: ArgRef[] = [
-    { in: 0 }, { in: 1 }, ...(c ? [{ in: 2 }] : []), { out: 0 },
+    { in: 0 }, { in: 1 }, ...(c ? [{ in: 2 }] : []), ...fusedArgs(fused), { out: 0 },
     a64(M), a64(N), a64(K), a64(ars), a64(acs), a64(brs), a64(bcs), a64(1),
     ...cStrides.map(a64), scalar(alpha), scalar(beta),
   ];
   return launchBoth(cfg, M, N, 1, args);
+}
+
+function lowerGemm(ctx: LowerContext): Lowered {
+  return lowerGemmImpl(ctx);
 }
 
 // ---------------------------------------------------------------------------------------------------

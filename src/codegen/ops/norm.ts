@@ -110,6 +110,12 @@ interface RowBody {
   finish: (b: KernelBuilder) => void;
   /** lines for one element (names: r, j, o (element offset), xv (loaded value, acc type)) */
   element: (b: KernelBuilder) => void;
+  /**
+   * the row's values are computed instead of loaded from x (a fused pre-add; contiguous layout): `rowLines`
+   * after chm_base, `value` (acc type, names r, j, o) in the first pass, which also runs `write` (storing
+   * `chm_v` at o); later passes read `readBack` when given (what this thread wrote), else `value` again.
+   */
+  pre?: { rowLines: string[]; value: string; write?: string; readBack?: string };
 }
 
 /** Emits the row loop: rows are visited block-row by block-row (a loop uniform over the block). */
@@ -137,7 +143,20 @@ function rowBody(b: KernelBuilder, s: RowBody): void {
       }
     }
   };
-  const load = `(${A})(${s.xT.load(`${s.x}[o]`)})`;
+  const plain = `(${A})(${s.xT.load(`${s.x}[o]`)})`;
+  let passes = 0;
+  /** the value at o in the next pass, as an expression (a fused pre-add: computed, and written in the first pass, into `name`) */
+  const value = (b: KernelBuilder, name: string): string => {
+    const first = passes++ === 0;
+    if (!s.pre) return plain;
+    if (first || !s.pre.readBack) {
+      b.line(`const ${A} ${name} = ${s.pre.value};`);
+      if (first && s.pre.write) b.line(`{ const ${A} chm_v = ${name}; ${s.pre.write} }`);
+    } else {
+      b.line(`const ${A} ${name} = ${s.pre.readBack};`);
+    }
+    return name;
+  };
   const loop = (body: () => void) => {
     b.block(`if (act) for (long long j = threadIdx.x; j < ${s.n}; j += blockDim.x)`, () => {
       b.line(...offLines());
@@ -147,6 +166,7 @@ function rowBody(b: KernelBuilder, s: RowBody): void {
   b.block(`for (long long chm_rb = (long long)blockIdx.x * blockDim.y; chm_rb < ${s.rows}; chm_rb += (long long)gridDim.x * blockDim.y)`, () => {
     b.line('const long long r = chm_rb + threadIdx.y;');
     b.line(`const bool act = r < ${s.rows};`);
+    if (s.pre && s.layout.kind !== 'contig') throw new Error('norm: a fused pre-add needs the contiguous row layout');
     switch (s.layout.kind) {
       case 'contig': b.line(`const long long chm_base = r * ${s.n};`); break;
       case 'lane': b.line(`const long long chm_base = (r / ${s.layout.inner}) * ${s.n} * ${s.layout.inner} + r % ${s.layout.inner};`); break;
@@ -164,22 +184,24 @@ function rowBody(b: KernelBuilder, s: RowBody): void {
         break;
       }
     }
+    if (s.pre) b.line(...s.pre.rowLines);
     if (s.center) {
       b.line(`${A} chm_s1 = (${A})0;`);
-      loop(() => b.line(`chm_s1 += ${load};`));
+      loop(() => b.line(`chm_s1 += ${value(b, 'chm_x1')};`));
       b.line(`const ${A} mean = chm_nrm_rowsum(chm_s1, chm_red) / (${A})${s.n};`);
     } else {
       b.line(`const ${A} mean = (${A})0;`);
     }
     b.line(`${A} chm_s2 = (${A})0;`);
     loop(() => {
-      b.line(`const ${A} chm_d = ${load} - mean;`);
+      b.line(`const ${A} chm_d = ${value(b, 'chm_x2')} - mean;`);
       b.line(s.second === 'sq' ? 'chm_s2 += chm_d * chm_d;' : `chm_s2 += ${fabsFn(A)}(chm_d);`);
     });
     b.line(`const ${A} q = chm_nrm_rowsum(chm_s2, chm_red);`);
     s.finish(b);
     loop(() => {
-      b.line(`const ${A} xv = ${load};`);
+      const xv = value(b, 'xv');
+      if (xv !== 'xv') b.line(`const ${A} xv = ${xv};`);
       s.element(b);
     });
   });
@@ -198,26 +220,44 @@ interface LnFlags {
   meanT?: DeviceType;
   invT?: DeviceType;
   rank: number;
+  /** fused pre-add x = a + b (both of x's dtype, rows broadcast by modulo); `sum`: x is also written out */
+  pre?: { sum: boolean };
 }
 
 /** 'row': scale/bias indexed by the position in the row; 'general': broadcast strides over x. */
 function layerNormKernel(f: LnFlags, variant: 'row' | 'general'): KernelSource {
   const b = new KernelBuilder(FAMILY, ROW_MAX_THREADS);
   const A = f.acc;
-  const x = b.input('x', f.xT.storage);
+  const x = f.pre ? b.input('xa', f.xT.storage) : b.input('x', f.xT.storage);
+  const xb = f.pre ? b.input('xb', f.xT.storage) : undefined;
   const sc = b.input('scale', f.sT.storage);
   const bi = f.bT ? b.input('bias', f.bT.storage) : undefined;
   const y = b.output('y', f.yT.storage);
   const mo = f.meanT ? b.output('mean_out', f.meanT.storage) : undefined;
   const io = f.invT ? b.output('inv_out', f.invT.storage) : undefined;
+  const so = f.pre?.sum ? b.output('sum_out', f.xT.storage) : undefined;
   const rows = b.i64('rows');
   const n = b.i64('n');
   const eps = accParam(b, A, 'eps');
+  const ra = f.pre ? b.i64('ra') : '';
+  const rb = f.pre ? b.i64('rb') : '';
+  let pre: RowBody['pre'];
+  if (f.pre) {
+    // the sum in x's math type, rounded to x's storage (what a separate Add would have stored)
+    const M = f.xT.math;
+    const sum = `(${M})(${f.xT.load(`${x}[chm_pa + j]`)}) + (${M})(${f.xT.load(`${xb}[chm_pb + j]`)})`;
+    pre = {
+      rowLines: [`const long long chm_pa = (r % ${ra}) * ${n}, chm_pb = (r % ${rb}) * ${n};`],
+      value: `(${A})(${f.xT.load(f.xT.store(`(${M})(${sum})`))})`,
+      write: so ? `${so}[o] = ${f.xT.store(`(${M})chm_v`)};` : undefined,
+      readBack: so ? `(${A})(${f.xT.load(`${so}[o]`)})` : undefined,
+    };
+  }
   const dims = variant === 'general' ? b.i64s('d', f.rank) : [];
   const ss = variant === 'general' ? b.i64s('ss', f.rank) : [];
   const bs = variant === 'general' && bi ? b.i64s('bs', f.rank) : [];
   rowBody(b, {
-    acc: A, xT: f.xT, x, rows, n, layout: { kind: 'contig' }, center: !f.rms, second: 'sq',
+    acc: A, xT: f.xT, x, rows, n, layout: { kind: 'contig' }, center: !f.rms, second: 'sq', pre,
     finish: (b) => {
       b.line(`const ${A} inv = (${A})1 / ${sqrtFn(A)}(q / (${A})${n} + ${eps});`);
       if (mo || io) {
@@ -258,7 +298,37 @@ function checkBroadcast(p: readonly number[], x: readonly number[], what: string
   }
 }
 
-function lowerLayerNorm(ctx: LowerContext, rms: boolean): Lowered {
+/**
+ * A residual Add fused into LayerNormalization / RMSNormalization by the engine: the norm's input X is
+ * Add(ctx.inputs[a], ctx.inputs[b]), computed in the kernel (rounded to X's dtype, as the Add would store
+ * it) and, when `sum` is given, also written to ctx.outputs[sum] (the residual stream read later).
+ * ctx.inputs[0] describes X (the sum: dtype and shape) but is not read. Each Add operand has X's dtype and
+ * is X's shape or a leading-dims broadcast of it that covers the normalized dims ([1,S,H] added to
+ * [B,S,H]); anything else is Unsupported (the engine then runs the two nodes separately).
+ */
+export interface FusedNormPreAdd {
+  a: number;
+  b: number;
+  sum?: number;
+}
+
+/** rows of an Add operand broadcast over X's leading dims (X's row r reads operand row r % result), or undefined */
+function preAddRows(p: readonly number[], xs: readonly number[], axis: number): number | undefined {
+  const off = xs.length - p.length;
+  if (off < 0) return undefined;
+  // the operand's dims, right-aligned: a run of 1s, then exactly X's dims from some split point ≤ axis
+  let split = xs.length;
+  while (split > 0 && split - 1 >= off && p[split - 1 - off] === xs[split - 1]) split--;
+  for (let d = off; d < split; d++) if (p[d - off] !== 1) return undefined;
+  if (split > axis) {
+    // the matched part stops inside the normalized dims: only fine when what is left is all 1s in X too
+    for (let d = axis; d < split; d++) if (xs[d] !== 1) return undefined;
+    split = axis;
+  }
+  return prod(xs, split, axis);
+}
+
+function lowerLayerNorm(ctx: LowerContext, rms: boolean, preAdd?: FusedNormPreAdd): Lowered {
   const node = ctx.node;
   const xD = ctx.inputs[0];
   const xT = floatType(xD, 'input X');
@@ -278,25 +348,48 @@ function lowerLayerNorm(ctx: LowerContext, rms: boolean): Lowered {
   const acc: Acc = stash === 11 ? 'double' : accOf(xD!.dtype, ctx.outputs[1]?.dtype, ctx.outputs[2]?.dtype);
   checkBroadcast(sD!.shape, xs, 'scale');
   if (bD) checkBroadcast(bD.shape, xs, 'bias');
-  const flags: LnFlags = { rms, acc, xT, sT, bT, yT, meanT, invT, rank };
+  let preRows: [number, number] | undefined;
+  if (preAdd) {
+    const ops = [preAdd.a, preAdd.b].map((k) => ctx.inputs[k]);
+    if (ops.some((d) => !d || d.dtype !== xD!.dtype)) unsupported(`the fused Add's operands must have X's dtype ${xD!.dtype}`);
+    if (preAdd.sum !== undefined) {
+      const sd = ctx.outputs[preAdd.sum];
+      if (!sd || sd.dtype !== xD!.dtype || sd.shape.length !== rank || sd.shape.some((d, i) => d !== xs[i])) unsupported("the fused Add's output must be X");
+    }
+    const r = ops.map((d) => preAddRows(d!.shape, xs, axis));
+    if (r[0] === undefined || r[1] === undefined) {
+      unsupported(`Add operands [${ops[0]!.shape.join(',')}] + [${ops[1]!.shape.join(',')}] do not broadcast to X [${xs.join(',')}] by leading dims only`);
+    }
+    preRows = [Math.max(1, r[0]!), Math.max(1, r[1]!)];
+  }
+  const flags: LnFlags = { rms, acc, xT, sT, bT, yT, meanT, invT, rank, pre: preAdd ? { sum: preAdd.sum !== undefined } : undefined };
   const row = layerNormKernel(flags, 'row');
   const general = layerNormKernel(flags, 'general');
   const rows = prod(xs, 0, axis);
   const n = prod(xs, axis);
   if (rows === 0 || (n === 0 && !wantMean && !wantInv)) return { launches: [], variants: [row, general] };
   const useRow = rowIndexed(sD!.shape, xs, axis) && (!bD || rowIndexed(bD.shape, xs, axis));
-  const ptrs: ArgRef[] = [{ in: 0 }, { in: 1 }];
+  const ptrs: ArgRef[] = preAdd ? [{ in: preAdd.a }, { in: preAdd.b }, { in: 1 }] : [{ in: 0 }, { in: 1 }];
   if (bD) ptrs.push({ in: 2 });
   ptrs.push({ out: 0 });
   if (wantMean) ptrs.push({ out: 1 });
   if (wantInv) ptrs.push({ out: 2 });
+  if (preAdd?.sum !== undefined) ptrs.push({ out: preAdd.sum });
   const args: ArgRef[] = [...ptrs, a64(rows), a64(n), accArg(acc, node.float('epsilon', 1e-5))];
+  if (preRows) args.push(a64(preRows[0]), a64(preRows[1]));
   if (!useRow) {
     args.push(...xs.map(a64), ...broadcastStrides(sD!.shape, xs).map(a64));
     if (bD) args.push(...broadcastStrides(bD.shape, xs).map(a64));
   }
   const kernel = useRow ? row : general;
   return { launches: [{ kernel, ...rowGeometry(n, rows), args }], variants: [useRow ? general : row] };
+}
+
+/** Lowers a LayerNormalization / RMSNormalization node (ctx.node) whose input X is a fused Add (see FusedNormPreAdd). */
+export function lowerNormWithPreAdd(ctx: LowerContext, preAdd: FusedNormPreAdd): Lowered {
+  const { op, domain } = ctx.node;
+  if (domain !== '' || (op !== 'LayerNormalization' && op !== 'RMSNormalization')) return unsupported(`${op} takes no fused pre-add`);
+  return lowerLayerNorm(ctx, op === 'RMSNormalization', preAdd);
 }
 
 // ---------------------------------------------------------------------------------------------------
