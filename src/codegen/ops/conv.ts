@@ -27,6 +27,7 @@ import { dt, hasDeviceType, type DeviceType } from '../dtypes.js';
 import { KernelBuilder, type KernelSource } from '../kernel-ir.js';
 import { a64, elementCount, grid1d, registerLowerings, unsupported, type ArgRef, type Launch, type LowerContext, type Lowered, type TensorDesc } from '../lowering.js';
 import { tensorCoreConv } from './conv-tc.js';
+import { withConvIgemm } from './conv-igemm.js';
 
 const FLOATS: readonly DType[] = ['float32', 'float16', 'bfloat16', 'float64'];
 
@@ -270,7 +271,13 @@ function directKernel(t: DeviceType, r: number, bias: boolean): KernelSource {
 }
 
 function lowerConv(ctx: LowerContext): Lowered {
-  // fp16/bf16 group-1 1-D/2-D convs on tensor cores (conv-tc.ts); the kernels below stay the fallback
+  // fp16/bf16 group-1 1-D/2-D convs: the implicit GEMM on tensor cores (conv-igemm.ts) where it applies,
+  // else im2col + tensor-core GEMM (conv-tc.ts); the kernels below stay the fallback of both
+  return withConvIgemm(ctx, lowerConvNoIgemm(ctx));
+}
+
+/** Conv without the implicit-GEMM path (conv-tc.ts, then the SIMT kernels); tests use it to reach those paths. */
+export function lowerConvNoIgemm(ctx: LowerContext): Lowered {
   return tensorCoreConv(ctx, lowerConvSimt) ?? lowerConvSimt(ctx);
 }
 
