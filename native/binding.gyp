@@ -4,7 +4,7 @@
   "targets": [
     {
       "target_name": "chimera_cuda",
-      "sources": ["src/addon.cc", "src/loader.cc", "src/memory.cc", "src/exec.cc", "src/nvrtc.cc", "src/cublaslt.cc"],
+      "sources": ["src/addon.cc", "src/loader.cc", "src/memory.cc", "src/exec.cc", "src/nvrtc.cc", "src/cublaslt.cc", "src/tensormap.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],

@@ -20,7 +20,7 @@ const dump = (label, engine, feedsList) => {
     if (!p.plan) { lines.push(`${label} dynamic`); continue; }
     p.plan.steps.forEach((s, i) => {
       if (s.kind === 'host') lines.push(`${label} #${i} host ${s.node.op}: ${s.reason}`);
-      else for (const l of s.launches) lines.push(`${label} #${i} ${l.kernel.name} g${l.grid} b${l.block} s${l.sharedBytes} ${l.args.map((a) => ('buf' in a ? `@${a.buf}+${a.byteOffset}` : `${a.kind}:${a.value ?? a.bits}`)).join(' ')}`);
+      else for (const l of s.launches) lines.push(`${label} #${i} ${l.kernel.name} g${l.grid} b${l.block} s${l.sharedBytes} ${l.args.map((a) => ('buf' in a ? `@${a.buf}+${a.byteOffset}` : 'tmap' in a ? `tmap@${a.tmap.buf}+${a.tmap.byteOffset}[${a.tmap.dims}|${a.tmap.box}|${a.tmap.swizzle}]` : `${a.kind}:${a.value ?? a.bits}`)).join(' ')}`);
     });
     lines.push(`${label} kernels ${[...p.plan.kernels.keys()].sort().join(',')}`);
   }

@@ -224,6 +224,7 @@ Napi::Object ModuleInit(Napi::Env env, Napi::Object exports) {
   InitExec(env, exports, data);
   InitNvrtc(env, exports);
   InitCublasLt(env, exports);
+  InitTensorMap(env, exports);
   return exports;
 }
 

@@ -46,3 +46,4 @@ void InitMemory(Napi::Env env, Napi::Object exports, AddonData *data);
 void InitExec(Napi::Env env, Napi::Object exports, AddonData *data);
 void InitNvrtc(Napi::Env env, Napi::Object exports);
 void InitCublasLt(Napi::Env env, Napi::Object exports);
+void InitTensorMap(Napi::Env env, Napi::Object exports);

@@ -57,6 +57,7 @@ bool LoadCuda(const std::string *candidates, size_t n) {
     return false;
   }
   cu.cuFuncGetParamInfo = reinterpret_cast<decltype(cu.cuFuncGetParamInfo)>(dlsym(h, "cuFuncGetParamInfo"));
+  cu.cuTensorMapEncodeTiled = reinterpret_cast<decltype(cu.cuTensorMapEncodeTiled)>(dlsym(h, "cuTensorMapEncodeTiled"));
   loadState.cudaLoaded = true;
   loadState.cudaError.clear();
   return true;

@@ -109,6 +109,11 @@ struct CudaApi {
   CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent) = nullptr;  // _v2 when present, else the old symbol
   // optional (driver 12.4+): parameter layout of a kernel, used to check launches; null when absent
   CUresult (*cuFuncGetParamInfo)(CUfunction, size_t, size_t *, size_t *) = nullptr;
+  // optional (driver 12.0+): TMA descriptors; null when absent
+  CUresult (*cuTensorMapEncodeTiled)(void *tensorMap, int dataType, unsigned rank, void *globalAddress,
+                                     const unsigned long long *globalDim, const unsigned long long *globalStrides,
+                                     const unsigned *boxDim, const unsigned *elementStrides, int interleave, int swizzle,
+                                     int l2Promotion, int oobFill) = nullptr;
 };
 struct NvrtcApi {
   CHIMERA_NVRTC_FUNCS(CHIMERA_DECL)

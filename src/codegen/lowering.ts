@@ -32,7 +32,43 @@ export type ArgRef =
   | { in: number; byteOffset?: number }
   | { out: number; byteOffset?: number }
   | { scratch: number; byteOffset?: number }
+  | { tmap: TensorMapSpec }
   | KernelArg;
+
+/**
+ * A TMA descriptor (CUtensorMap) over a buffer operand. The executor encodes it once the operand's address
+ * is known, keeps it in device memory (128-byte aligned) and passes the kernel a pointer to it: the
+ * kernel's parameter is a pointer, used as the tensor-map operand of cp.async.bulk.tensor.
+ * Out-of-bounds elements of a box read as zero.
+ */
+export interface TensorMapSpec {
+  of: { in: number; byteOffset?: number } | { out: number; byteOffset?: number } | { scratch: number; byteOffset?: number };
+  dtype: 'float16' | 'bfloat16';
+  /** extents in elements, innermost first (rank 1..5) */
+  dims: number[];
+  /** byte strides of dims 1..rank-1 (multiples of 16) */
+  strides: number[];
+  /** box extents in elements, innermost first (each 1..256; the innermost row a multiple of 16 bytes) */
+  box: number[];
+  /** shared-memory swizzle of the box, bytes */
+  swizzle: 0 | 32 | 64 | 128;
+}
+
+/** Problems of a tensor-map spec (empty when it is well-formed). */
+export function checkTensorMap(t: TensorMapSpec): string[] {
+  const errs: string[] = [];
+  const r = t.dims.length;
+  if (r < 1 || r > 5) errs.push(`rank ${r} (1..5)`);
+  if (t.strides.length !== r - 1) errs.push(`${t.strides.length} strides for rank ${r}`);
+  if (t.box.length !== r) errs.push(`${t.box.length} box dims for rank ${r}`);
+  if (t.dims.some((d) => !Number.isInteger(d) || d < 1 || d > 2 ** 32)) errs.push(`dims ${t.dims.join('x')}`);
+  if (t.strides.some((x) => !Number.isInteger(x) || x % 16 !== 0 || x <= 0 || x >= 2 ** 40)) errs.push(`strides ${t.strides.join(',')} (multiples of 16 bytes)`);
+  if (t.box.some((b) => !Number.isInteger(b) || b < 1 || b > 256)) errs.push(`box ${t.box.join('x')} (1..256)`);
+  if ((t.box[0] * 2) % 16 !== 0) errs.push(`inner box of ${t.box[0] * 2} bytes (a multiple of 16)`);
+  if (t.swizzle && t.box[0] * 2 > t.swizzle) errs.push(`inner box of ${t.box[0] * 2} bytes exceeds the ${t.swizzle}-byte swizzle`);
+  if (((t.of.byteOffset ?? 0) % 16) !== 0) errs.push(`byte offset ${t.of.byteOffset} (16-byte aligned)`);
+  return errs;
+}
 
 export interface Launch {
   kernel: KernelSource;
@@ -195,6 +231,15 @@ export function checkLaunch(l: Launch, io: { inputs: number; outputs: number; sc
   l.args.forEach((a, i) => {
     const p = ps[i];
     if (!p) return;
+    if ('tmap' in a) {
+      if (p.kind !== 'ptr') errs.push(`${l.kernel.name}: parameter ${p.name} is ${p.kind}, argument ${i} is a tensor map`);
+      for (const e of checkTensorMap(a.tmap)) errs.push(`${l.kernel.name}: tensor map argument ${i}: ${e}`);
+      const o = a.tmap.of;
+      if ('in' in o && (o.in < 0 || o.in >= io.inputs)) errs.push(`${l.kernel.name}: tensor map ${i} refers to input ${o.in} of ${io.inputs}`);
+      if ('out' in o && (o.out < 0 || o.out >= io.outputs)) errs.push(`${l.kernel.name}: tensor map ${i} refers to output ${o.out} of ${io.outputs}`);
+      if ('scratch' in o && (o.scratch < 0 || o.scratch >= io.scratch)) errs.push(`${l.kernel.name}: tensor map ${i} refers to scratch ${o.scratch} of ${io.scratch}`);
+      return;
+    }
     const isRef = 'in' in a || 'out' in a || 'scratch' in a;
     if (p.kind === 'ptr') {
       if (!isRef && (a as KernelArg).kind !== 'ptr') errs.push(`${l.kernel.name}: parameter ${p.name} is a pointer, argument ${i} is ${(a as KernelArg).kind}`);

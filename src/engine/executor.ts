@@ -22,8 +22,9 @@ import { ChimeraError, asChimeraError } from '../errors.js';
 import { deviceType } from '../codegen/dtypes.js';
 import type { KernelLibrary } from './kernels.js';
 import type { MemoryPlan } from './memory.js';
-import { MAX_PLANS, type DeviceStep, type HostStep, type Plan, type PlanValue, type Step } from './plan.js';
+import { MAX_PLANS, type PlanArg, type DeviceStep, type HostStep, type Plan, type PlanValue, type Step } from './plan.js';
 import { runNodeOnHost } from './host-node.js';
+import { encodeTensorMap, TENSOR_MAP_BYTES } from '../runtime/tensormap.js';
 import { relL2 } from '../bench/compare.js';
 import { cublasLtStatus, ltMatmul, LT_DTYPE, LT_EPILOGUE } from '../runtime/cublaslt.js';
 import type { NativeLtMatmul } from '../runtime/native.js';
@@ -59,6 +60,35 @@ interface PreparedPlan {
   /** per device step, per launch: the library call that replaces it (and the next replaces-1), if chosen */
   lt?: (NativeLtMatmul | undefined)[][];
   implementations?: Implementation[];
+  /** the encoded tensor maps its packed arguments point into */
+  tmaps?: DeviceBuffer;
+}
+
+/**
+ * Tensor maps of a set of launches: encoded as the arguments are packed, then uploaded into one device
+ * buffer (128-byte slots); the packed pointers are fixed up front since the buffer is allocated first.
+ */
+class TensorMaps {
+  private readonly maps: Uint8Array[] = [];
+  private readonly args: { kind: 'ptr'; value: bigint }[] = [];
+  add(map: Uint8Array): KernelArg {
+    const a = { kind: 'ptr' as const, value: 0n };
+    this.maps.push(map);
+    this.args.push(a);
+    return a;
+  }
+  /** Allocates and uploads the maps and points the arguments at them; undefined when there are none. */
+  upload(): DeviceBuffer | undefined {
+    if (this.maps.length === 0) return undefined;
+    const buf = DeviceBuffer.alloc(this.maps.length * TENSOR_MAP_BYTES);
+    const all = new Uint8Array(this.maps.length * TENSOR_MAP_BYTES);
+    this.maps.forEach((m, i) => {
+      all.set(m, i * TENSOR_MAP_BYTES);
+      this.args[i].value = buf.ptr + BigInt(i * TENSOR_MAP_BYTES);
+    });
+    buf.upload(all);
+    return buf;
+  }
 }
 
 export interface RunStats {
@@ -106,11 +136,13 @@ export class DeviceExecutor {
     if (p) this.prepared.delete(plan.key);
     if (!p || p.plan !== plan) {
       p?.graph?.dispose();
+      p?.tmaps?.dispose();
       p = { plan, mem, runs: 0 };
       // LRU: keep the graphs of the most recent signatures only
       while (this.prepared.size >= MAX_PLANS) {
         const [k, old] = this.prepared.entries().next().value!;
         old.graph?.dispose();
+        old.tmaps?.dispose();
         this.prepared.delete(k);
       }
     }
@@ -134,7 +166,11 @@ export class DeviceExecutor {
     };
     const deviceSteps = plan.steps.filter((s): s is DeviceStep => s.kind === 'device');
     if (!p.packed || p.arenaPtr !== arena.ptr) {
-      p.packed = deviceSteps.map((s) => s.launches.map((l) => packArgs(l.args.map((a): KernelArg => ('buf' in a ? { kind: 'ptr', value: ptrOf(a.buf) + BigInt(a.byteOffset) } : a)))));
+      p.tmaps?.dispose();
+      const tm = new TensorMaps();
+      const argLists = deviceSteps.map((s) => s.launches.map((l) => l.args.map((a) => this.kernelArg(a, ptrOf, tm))));
+      p.tmaps = tm.upload(); // fills in the tensor-map pointers before packing
+      p.packed = argLists.map((ls) => ls.map((args) => packArgs(args)));
       p.arenaPtr = arena.ptr;
       p.graph?.dispose();
       p.graph = undefined;
@@ -271,6 +307,16 @@ export class DeviceExecutor {
     } finally {
       for (const e of [first, ...events]) e.dispose();
     }
+  }
+
+  /** A planned argument as a kernel argument: buffers by address, tensor maps encoded into `tm`. */
+  private kernelArg(a: PlanArg, ptrOf: (n: string) => bigint, tm: TensorMaps): KernelArg {
+    if ('buf' in a) return { kind: 'ptr', value: ptrOf(a.buf) + BigInt(a.byteOffset) };
+    if ('tmap' in a) {
+      const { buf, byteOffset, ...t } = a.tmap;
+      return tm.add(encodeTensorMap({ ...t, address: ptrOf(buf) + BigInt(byteOffset) }));
+    }
+    return a;
   }
 
   /** Issues one device step: its kernels, or the library calls chosen for some of them. */
@@ -497,7 +543,10 @@ export class DeviceExecutor {
       planRef = plan;
       if (s.kind === 'device') {
         for (const l of s.launches) {
-          const args = l.args.map((a): KernelArg => ('buf' in a ? { kind: 'ptr', value: ptrOf(a.buf) + BigInt(a.byteOffset) } : a));
+          const tm = new TensorMaps();
+          const args = l.args.map((a) => this.kernelArg(a, ptrOf, tm));
+          const maps = tm.upload(); // fills in the tensor-map pointers before the launch packs them
+          if (maps) this.eagerBuffers.push(maps);
           this.kernels.get(l.kernel.name).launch({ grid: l.grid, block: l.block, sharedBytes: l.sharedBytes, stream: this.stream, args });
           launches++;
         }
@@ -527,7 +576,10 @@ export class DeviceExecutor {
   dispose(): void {
     if (this.ltWorkspace && !this.ltWorkspace.disposed) this.ltWorkspace.dispose();
     this.ltWorkspace = undefined;
-    for (const p of this.prepared.values()) p.graph?.dispose();
+    for (const p of this.prepared.values()) {
+      p.graph?.dispose();
+      p.tmaps?.dispose();
+    }
     this.prepared.clear();
     for (const b of this.consts.values()) if (!b.disposed) b.dispose();
     this.consts.clear();

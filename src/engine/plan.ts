@@ -24,7 +24,7 @@ import { nodeReads } from '../ref/interpreter.js';
 import type { KernelArg } from '../runtime/args.js';
 import { deviceType } from '../codegen/dtypes.js';
 import type { KernelSource } from '../codegen/kernel-ir.js';
-import { checkLaunch, getLowering, Unsupported, type ArgRef, type LibraryGemm, type Lowered, type TensorDesc } from '../codegen/lowering.js';
+import { checkLaunch, getLowering, Unsupported, type ArgRef, type LibraryGemm, type Lowered, type TensorDesc, type TensorMapSpec } from '../codegen/lowering.js';
 import { elementwiseReject, lowerElementwiseGroup, type ElementwiseGroup } from '../codegen/ops/elementwise.js';
 import { lowerGemmWithEpilogue } from '../codegen/ops/matmul.js';
 import { lowerNormWithPreAdd } from '../codegen/ops/norm.js';
@@ -59,7 +59,9 @@ export interface PlanValue {
   feed?: boolean;
 }
 
-export type PlanArg = KernelArg | { buf: string; byteOffset: number };
+export type PlanArg = KernelArg | { buf: string; byteOffset: number } | { tmap: PlanTensorMap };
+/** A tensor-map argument with its operand resolved to a plan value (encoded by the executor). */
+export type PlanTensorMap = Omit<TensorMapSpec, 'of'> & { buf: string; byteOffset: number };
 
 export interface PlannedLaunch {
   kernel: KernelSource;
@@ -501,7 +503,12 @@ export class Planner {
       const problems = checkLaunch(l, { inputs: inNames.length, outputs: outNames.length, scratch: scratchNames.length });
       if (problems.length) throw new ChimeraError('E_INTERNAL', `bad launch from the GPU lowering: ${problems.join('; ')}`, { file: this.input.model.path, node: label });
       this.plan.kernels.set(l.kernel.name, l.kernel);
-      const args = l.args.map((a: ArgRef): PlanArg => {
+      const resolve = (a: ArgRef): PlanArg => {
+        if ('tmap' in a) {
+          const { of, ...rest } = a.tmap;
+          const r = resolve(of) as { buf: string; byteOffset: number };
+          return { tmap: { ...rest, buf: r.buf, byteOffset: r.byteOffset } };
+        }
         if ('in' in a) {
           const v = this.value(inNames[a.in], nodes[0]);
           const root = v.aliasOf ? this.plan.values.get(v.aliasOf)! : v;
@@ -519,7 +526,8 @@ export class Planner {
           return { buf: scratchNames[a.scratch], byteOffset: a.byteOffset ?? 0 };
         }
         return a;
-      });
+      };
+      const args = l.args.map(resolve);
       return { kernel: l.kernel, grid: l.grid, block: l.block, sharedBytes: l.sharedBytes ?? 0, args, ...(l.library ? { library: l.library } : {}) };
     });
     for (const k of lowered.variants ?? []) this.plan.kernels.set(k.name, k);

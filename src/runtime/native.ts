@@ -29,6 +29,7 @@ export interface NativeAddon {
   GraphExec: new (graph: NativeGraph) => NativeGraphExec;
   nvrtcVersion(): { major: number; minor: number };
   nvrtcCompile(source: string, name: string, options: string[], nameExpressions: string[]): NativeCompileResult;
+  encodeTensorMap(address: bigint, dataType: number, dims: number[], strides: number[], box: number[], swizzle: number, l2Promotion: number): Uint8Array;
   ltLoad(candidates: string[]): { loaded: boolean; path: string; error: string; version: number };
   ltMatmul(stream: NativeStream | null, spec: NativeLtMatmul): void;
 }
