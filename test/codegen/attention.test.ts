@@ -242,3 +242,27 @@ describe('attention family lowerings', () => {
     expect(failures.map((f) => `${f.name}\n${f.log}`).join('\n')).toBe('');
   }, 300_000);
 });
+
+describe('Attention on sm_90a: the wgmma flash kernel for unmasked prefill', () => {
+  const lowerAt = (S: number, arch: number | undefined, causal = 1) => {
+    const node = new Node({ op: 'Attention', inputs: ['q', 'k', 'v'], outputs: ['y'], attrs: { is_causal: int(causal) } });
+    const d = (s: number): TensorDesc => ({ dtype: f16, shape: [2, 16, s, 128] });
+    const ctx: LowerContext = { node, inputs: [d(S), d(S), d(S)], outputs: [d(S)], hostValue: () => undefined, arch };
+    return getLowering('Attention')!.lower(ctx);
+  };
+  const names = (l: Lowered) => new Set([...l.launches.map((x) => x.kernel.name), ...(l.variants ?? []).map((k) => k.name)]);
+  it('launches it at S >= 64 and keeps FA2 for decode, with one kernel set', () => {
+    const pre = lowerAt(512, 90);
+    const dec = lowerAt(1, 90);
+    expect(pre.launches.map((l) => l.kernel.family)).toEqual(['flash_wgmma']);
+    expect(dec.launches.every((l) => l.kernel.family !== 'flash_wgmma')).toBe(true);
+    expect([...names(pre)].sort()).toEqual([...names(dec)].sort());
+    for (const l of pre.launches) expect(checkLaunch(l, { inputs: 3, outputs: 1, scratch: pre.scratch?.length ?? 0 })).toEqual([]);
+  });
+  it('never uses it without a known sm_90 target', () => {
+    for (const arch of [undefined, 80, 100]) {
+      const l = lowerAt(512, arch);
+      expect([...names(l)].some((n) => n.startsWith('chm_flash_wgmma') || n.includes('wgmma'))).toBe(false);
+    }
+  });
+});

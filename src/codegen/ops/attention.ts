@@ -29,6 +29,7 @@ import {
   type ArgRef, type Launch, type LowerContext, type Lowered,
 } from '../lowering.js';
 import { flashAttentionApplies, launchFlashAttention, type FlashProblem } from './flash-attention.js';
+import { FLASH_WGMMA_HEAD_DIMS, flashWgmmaApplies, flashWgmmaVariants, launchFlashWgmma, type FlashWgmmaHeadDim } from './flash-wgmma.js';
 
 /** query rows per block (compile-time constant of the kernel) */
 const ROWS = 4;
@@ -461,8 +462,15 @@ function lowerAttention(ctx: LowerContext): Lowered {
       scratchBase: scratch.length,
     };
     if (flashAttentionApplies(problem).ok) {
-      const plan = launchFlashAttention(problem);
-      flashVariants = plan.variants;
+      // on sm_90a, prefill (at least one 64-row query block) without a mask runs the wgmma kernel
+      // (flash-wgmma.ts); decode and masked problems keep the FA2 kernel (split-KV, masks)
+      const fa2 = launchFlashAttention(problem);
+      const wgmmaKinds = ctx.arch === 90 && FLASH_WGMMA_HEAD_DIMS.includes(D as FlashWgmmaHeadDim) && D === Dv
+        ? flashWgmmaVariants({ dtype: qd.dtype, headDim: D as FlashWgmmaHeadDim, causal, softcap: softcapV > 0 })
+        : [];
+      const useWgmma = wgmmaKinds.length > 0 && Sq >= 64 && flashWgmmaApplies(problem, ctx.arch).ok;
+      const plan = useWgmma ? launchFlashWgmma(problem) : fa2;
+      flashVariants = [...fa2.variants, ...fa2.launches.map((l) => l.kernel), ...wgmmaKinds];
       if (rowsWork > 0 && yCount > 0) {
         launches.push(...plan.launches);
         scratch.push(...plan.scratch);
