@@ -23,7 +23,15 @@ const ROLE = { in0: 0, in1: 1, in2: 2, in3: 3, out0: 4, scratch0: 5 };
 const refs = { A: { in: 0 }, B: { in: 1 }, bias: { in: 2 }, residual: { in: 3 }, C: { out: 0 }, workspace: { scratch: 0 } };
 const ACT = { none: 0, relu: 1, gelu_erf: 2, gelu_tanh: 3 };
 
+const tmaps = []; // C initializers of TmapDesc
 function argC(a) {
+  if ('tmap' in a) {
+    const t = a.tmap, o = t.of;
+    const role = 'in' in o ? ROLE['in' + o.in] : 'out' in o ? ROLE['out' + o.out] : ROLE['scratch' + o.scratch];
+    if (t.dims.length !== 3 || t.swizzle !== 128) throw new Error('harness handles 3-D 128B-swizzled maps only');
+    tmaps.push(`{${role},${o.byteOffset ?? 0},${t.dtype === 'bfloat16' ? 1 : 0},{${t.dims.join(',')}},{${t.strides.join(',')}},{${t.box.join(',')}}}`);
+    return `{3,${tmaps.length - 1},0.f}`;
+  }
   if ('in' in a) return `{0,${ROLE['in' + a.in]},0.f}`;
   if ('out' in a) return `{0,${ROLE['out' + a.out]},0.f}`;
   if ('scratch' in a) return `{0,${ROLE['scratch' + a.scratch]},0.f}`;
@@ -35,7 +43,7 @@ function argC(a) {
 const cases = [];
 /** impl: 'wgmma' | 'tc'; cfg: tile/splitK (wgmma) or undefined = heuristic */
 function addCase(o) {
-  const { impl, dtype = 'float16', transA = false, transB = false, batch = 1, M, N, K, ep = { bias: false, act: 'none', residual: false }, alpha = 1, check = true, time = false, label = '', tile, splitK, swap = false, diag } = o;
+  const { impl, dtype = 'float16', transA = false, transB = false, batch = 1, M, N, K, ep = { bias: false, act: 'none', residual: false }, alpha = 1, check = true, time = false, label = '', tile, splitK, swap = false, diag, gridAll = false } = o;
   // leading dims default to the row length rounded up to 8 (16-byte rows; odd M/N get padded rows)
   const up8 = (x) => Math.ceil(x / 8) * 8;
   const lda = o.lda ?? up8(transA ? M : K), ldb = o.ldb ?? up8(transB ? K : N), ldc = o.ldc ?? N;
@@ -44,15 +52,20 @@ function addCase(o) {
   let L, cfgName;
   if (impl === 'wgmma') {
     const h = W.heuristicWgmmaConfig(M, N, K, batch);
-    const cfg = { dtype, transA, transB, epilogue: ep, tile: tile ?? h.tile, splitK: splitK ?? (tile ? false : h.splitK) };
+    const cfg = { dtype, transA, transB, epilogue: ep, tile: tile ?? h.tile, splitK: splitK ?? (tile ? false : h.splitK), tma: o.tma ?? (tile ? false : h.tma) };
     if (swap || diag) {
       // test-only kernel with LBO/SBO swapped for MN-major operands: launched with the regular geometry
       L = W.launchWgmmaGemm(shape, cfg, alpha, refs);
       const k = W.wgmmaGemm(cfg, { swapMnDesc: swap, diag });
       L.launches[0] = { ...L.launches[0], kernel: k.main };
     } else L = W.launchWgmmaGemm(shape, cfg, alpha, refs);
+    if (gridAll) {
+      // TMA kernel without persistence: one block per tile (the kernel's tile loop runs once)
+      const tiles = Math.ceil(M / cfg.tile.bm) * Math.ceil(N / cfg.tile.bn) * batch * L.splits;
+      L.launches[0] = { ...L.launches[0], grid: [tiles, 1, 1] };
+    }
     const t = cfg.tile;
-    cfgName = `${t.bm}x${t.bn}w${t.wgs}s${t.stages}${cfg.splitK ? `k${L.splits}` : ''}${swap ? 'SWAP' : ''}${diag ? '-' + diag : ''}`;
+    cfgName = `${cfg.tma ? 'T' : ''}${t.bm}x${t.bn}w${t.wgs}s${t.stages}${cfg.splitK ? `k${L.splits}` : ''}${swap ? 'SWAP' : ''}${diag ? '-' + diag : ''}${gridAll ? '-np' : ''}`;
   } else {
     const h = T.heuristicGemmTile(M, N, K);
     const cfg = { dtype, transA, transB, epilogue: ep, tile: h.tile, splitK: h.splitK };
@@ -65,6 +78,8 @@ function addCase(o) {
   cases.push(`{"${label}","${impl}","${cfgName}",${dtype === 'bfloat16' ? 1 : 0},${+transA},${+transB},${batch},${M},${N},${K},${lda},${ldb},${ldc},${sA},${sB},${sC},${+ep.bias},${ACT[ep.act]},${+ep.residual},(float)(${alpha}),${ws}LL,${ls.length},{${ls.join(',')}},${+check},${+time}}`);
 }
 
+const MODE = process.argv[4] ?? 'full'; // 'full' | 'medium' (TMA medium-class stage sweep + its checks only)
+
 // ---------------------------------------------------------------- correctness
 const TILES = [
   { bm: 128, bn: 256, wgs: 2, stages: 4 }, { bm: 128, bn: 128, wgs: 2, stages: 6 }, { bm: 64, bn: 128, wgs: 1, stages: 4 },
@@ -75,6 +90,15 @@ const SHAPES = [
   { M: 127, N: 129, K: 72 }, { M: 300, N: 520, K: 200 }, { M: 1, N: 50, K: 8 }, { M: 257, N: 384, K: 1000, batch: 2, sA: 0 },
   { M: 130, N: 70, K: 136, batch: 3 },
 ];
+if (MODE === 'medium') {
+  for (const stages of [3, 4, 5]) for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]]) {
+    for (const s of SHAPES) addCase({ impl: 'wgmma', tma: true, tile: { bm: 128, bn: 128, wgs: 2, stages }, transA, transB, ...s, label: 'tmalayout' });
+  }
+  for (const [M, N, K] of [[4096, 4096, 4096], [4096, 768, 3072], [4096, 768, 768], [512, 3072, 768], [512, 2304, 768], [1024, 1024, 1024], [2048, 768, 768]]) {
+    for (const stages of [3, 4, 5, 6]) addCase({ impl: 'wgmma', tma: true, tile: { bm: 128, bn: 128, wgs: 2, stages }, M, N, K, check: false, time: true, label: `${M}x${N}x${K}` });
+    addCase({ impl: 'wgmma', tma: true, tile: { bm: 128, bn: 256, wgs: 2, stages: 4 }, M, N, K, check: false, time: true, label: `${M}x${N}x${K}` });
+  }
+} else {
 for (const tile of TILES) for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]]) {
   for (const s of SHAPES) addCase({ impl: 'wgmma', tile, transA, transB, ...s, label: 'layout' });
 }
@@ -91,27 +115,56 @@ for (const dtype of ['float16', 'bfloat16']) for (const transB of [false, true])
     addCase({ impl: 'wgmma', dtype, transB, tile: W.WGMMA_HEURISTIC_TILES.small, splitK: true, ep: EPS[2], alpha: 0.5, ...s, label: 'splitk' });
   }
 }
-for (const dtype of ['float16', 'bfloat16']) for (const transB of [false, true]) addCase({ impl: 'wgmma', dtype, transB, M: 4096, N: 4096, K: 4096, label: 'big' });
+// TMA + warp-specialized variant: every layout and tile class, epilogues, split-K, broadcast batch
+const TMA_TILES = [
+  { bm: 128, bn: 256, wgs: 2, stages: 4 }, { bm: 128, bn: 128, wgs: 2, stages: 6 }, { bm: 256, bn: 128, wgs: 2, stages: 4 },
+  { bm: 64, bn: 128, wgs: 1, stages: 4 }, { bm: 128, bn: 64, wgs: 2, stages: 5 }, { bm: 64, bn: 256, wgs: 1, stages: 3 },
+];
+for (const tile of TMA_TILES) for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]]) {
+  for (const s of SHAPES) addCase({ impl: 'wgmma', tma: true, tile, transA, transB, ...s, label: 'tmalayout' });
+}
+for (const dtype of ['float16', 'bfloat16']) for (const transB of [false, true]) for (const ep of EPS) {
+  for (const s of [{ M: 200, N: 136, K: 264 }, { M: 64, N: 1000, K: 96, batch: 2, ldc: 1008 }]) {
+    addCase({ impl: 'wgmma', tma: true, dtype, transB, ep, alpha: 0.5, tile: TILES[0], ...s, label: 'tmaepi' });
+  }
+}
+for (const dtype of ['float16', 'bfloat16']) for (const transB of [false, true]) {
+  for (const s of [{ M: 128, N: 768, K: 3072 }, { M: 37, N: 200, K: 1032, batch: 2 }]) {
+    addCase({ impl: 'wgmma', tma: true, dtype, transB, tile: TILES[1], splitK: true, ep: EPS[2], alpha: 0.5, ...s, label: 'tmasplitk' });
+  }
+}
+addCase({ impl: 'wgmma', tma: true, tile: TILES[1], transB: false, M: 200, N: 264, K: 136, swap: true, label: 'tmaswap' });
+addCase({ impl: 'wgmma', tma: true, tile: TILES[0], M: 1000, N: 1000, K: 512, batch: 3, gridAll: true, label: 'tmanp' });
+// heuristic (TMA for the large class) and the cp.async fallback at 4096^3
+for (const dtype of ['float16', 'bfloat16']) for (const transB of [false, true]) {
+  addCase({ impl: 'wgmma', dtype, transB, M: 4096, N: 4096, K: 4096, label: 'big' });
+  addCase({ impl: 'wgmma', dtype, transB, tile: TILES[0], M: 4096, N: 4096, K: 4096, label: 'big' });
+}
 addCase({ impl: 'wgmma', tile: TILES[1], transB: false, M: 200, N: 264, K: 136, swap: true, label: 'swapdesc' });
 addCase({ impl: 'tc', M: 300, N: 520, K: 200, label: 'tc' });
 
 // ---------------------------------------------------------------- timing
 const T4 = { M: 4096, N: 4096, K: 4096 };
-for (const tile of [TILES[0], { bm: 128, bn: 256, wgs: 2, stages: 3 }, TILES[1], { bm: 128, bn: 128, wgs: 2, stages: 4 }, TILES[3]]) {
-  addCase({ impl: 'wgmma', tile, ...T4, check: false, time: true, label: '4096^3' });
+for (const tma of [true, false]) for (const tile of [TILES[0], { bm: 128, bn: 256, wgs: 2, stages: 3 }, TILES[1], { bm: 128, bn: 128, wgs: 2, stages: 4 }, TILES[3]]) {
+  addCase({ impl: 'wgmma', tma, tile, ...T4, check: false, time: true, label: '4096^3' });
 }
-addCase({ impl: 'wgmma', ...T4, check: false, time: true, label: '4096^3' });
-for (const diag of ['noload', 'nomma']) for (const tile of [TILES[0], TILES[1]]) addCase({ impl: 'wgmma', tile, ...T4, diag, check: false, time: true, label: '4096^3diag' });
+addCase({ impl: 'wgmma', tma: true, tile: TILES[0], ...T4, gridAll: true, check: false, time: true, label: '4096^3' });
+addCase({ impl: 'wgmma', tma: true, tile: TILES[0], transB: true, ...T4, check: false, time: true, label: '4096^3T' });
+addCase({ impl: 'wgmma', tma: false, tile: TILES[0], transB: true, ...T4, check: false, time: true, label: '4096^3T' });
+for (const diag of ['noload', 'nomma']) addCase({ impl: 'wgmma', tma: true, tile: TILES[0], ...T4, diag, check: false, time: true, label: '4096^3diag' });
 addCase({ impl: 'tc', ...T4, check: false, time: true, label: '4096^3' });
 addCase({ impl: 'wgmma', dtype: 'bfloat16', ...T4, check: false, time: true, label: '4096^3bf' });
-addCase({ impl: 'tc', dtype: 'bfloat16', ...T4, check: false, time: true, label: '4096^3bf' });
-for (const M of [128, 512, 4096, 16384]) for (const [N, K, transB] of [[2304, 768, false], [768, 768, false], [3072, 768, false], [768, 3072, false], [50257, 768, true]]) {
+addCase({ impl: 'wgmma', dtype: 'bfloat16', tile: TILES[0], ...T4, check: false, time: true, label: '4096^3bf' });
+addCase({ impl: 'wgmma', ...{ M: 8192, N: 8192, K: 8192 }, check: false, time: true, label: '8192^3' });
+for (const M of [512, 4096, 16384]) for (const [N, K, transB] of [[2304, 768, false], [768, 768, false], [3072, 768, false], [768, 3072, false], [50257, 768, true]]) {
   const label = `${M}x${N}x${K}${transB ? 'T' : ''}`;
+  const h = W.heuristicWgmmaConfig(M, N, K, 1);
   addCase({ impl: 'wgmma', M, N, K, transB, check: false, time: true, label });
-  if (M <= 512) addCase({ impl: 'wgmma', M, N, K, transB, tile: TILES[2], splitK: false, check: false, time: true, label });
-  addCase({ impl: 'tc', M, N, K, transB, check: false, time: true, label });
+  if (h.tma) addCase({ impl: 'wgmma', M, N, K, transB, tile: h.tile, tma: false, check: false, time: true, label });
 }
 
+
+}
 
 // ---------------------------------------------------------------------------------------------------
 // host side of the harness (CUDA C++, no generated parts)
@@ -167,16 +220,53 @@ static void fill(unsigned short* p, long long n, unsigned seed, int bf16) {
   if (n <= 0) return;
   fill_rand<<<1024, 256>>>(p, n, seed, bf16); CK(cudaGetLastError());
 }
+// tensor maps: cuTensorMapEncodeTiled through the runtime's driver entry point (no -lcuda needed)
+typedef CUresult (*EncodeTiledFn)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*, const cuuint64_t*,
+  const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+static EncodeTiledFn encodeTiled() {
+  static EncodeTiledFn fn = nullptr;
+  if (!fn) {
+    void* p = nullptr; cudaDriverEntryPointQueryResult q;
+    CK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q));
+    if (!p || q != cudaDriverEntryPointSuccess) { printf("cuTensorMapEncodeTiled not found\n"); exit(1); }
+    fn = (EncodeTiledFn)p;
+  }
+  return fn;
+}
+static int countMaps(const Case& c) { int n = 0; for (int li = 0; li < c.nl; li++) for (int i = 0; i < c.l[li].nargs; i++) n += c.l[li].args[i].kind == 3; return n; }
+// encodes every tensor-map argument of the case over the given buffers into one device array (128 B each, 256-aligned base)
+static char* encodeMaps(const Case& c, void* const* roles) {
+  const int n = countMaps(c);
+  if (!n) return nullptr;
+  std::vector<CUtensorMap> h(n);
+  int mi = 0;
+  for (int li = 0; li < c.nl; li++) for (int i = 0; i < c.l[li].nargs; i++) {
+    const Arg& a = c.l[li].args[i];
+    if (a.kind != 3) continue;
+    const TmapDesc& d = TMAPS[a.v];
+    cuuint64_t dims[3], strides[2]; cuuint32_t box[3], es[3] = {1, 1, 1};
+    for (int k = 0; k < 3; k++) { dims[k] = (cuuint64_t)d.dims[k]; box[k] = (cuuint32_t)d.box[k]; }
+    for (int k = 0; k < 2; k++) strides[k] = (cuuint64_t)d.strides[k];
+    CUresult r = encodeTiled()(&h[mi++], d.bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 3, (char*)roles[d.role] + d.off,
+      dims, strides, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS) { printf("cuTensorMapEncodeTiled failed (%d) for case %s %s\n", (int)r, c.label, c.cfg); exit(1); }
+  }
+  char* dptr; CK(cudaMalloc(&dptr, n * sizeof(CUtensorMap)));
+  CK(cudaMemcpy(dptr, h.data(), n * sizeof(CUtensorMap), cudaMemcpyHostToDevice));
+  return dptr;
+}
 static void prepare(const Case& c) {
   for (int i = 0; i < c.nl; i++) if (c.l[i].smem > 48 * 1024) CK(cudaFuncSetAttribute(c.l[i].fn, cudaFuncAttributeMaxDynamicSharedMemorySize, c.l[i].smem));
 }
-static void run(const Case& c, void* const* roles) {
+static void run(const Case& c, void* const* roles, char* maps) {
+  int mi = 0;
   for (int li = 0; li < c.nl; li++) {
     const Launch& L = c.l[li];
     void* vals[24]; void* ptrs[24]; long long iv[24]; float fv[24];
     for (int i = 0; i < L.nargs; i++) {
       const Arg& a = L.args[i];
       if (a.kind == 0) { ptrs[i] = roles[a.v]; vals[i] = &ptrs[i]; }
+      else if (a.kind == 3) { ptrs[i] = maps + sizeof(CUtensorMap) * mi++; vals[i] = &ptrs[i]; }
       else if (a.kind == 1) { iv[i] = a.v; vals[i] = &iv[i]; }
       else { fv[i] = a.f; vals[i] = &fv[i]; }
     }
@@ -210,8 +300,11 @@ int main(int argc, char** argv) {
     if (c.ws) CK(cudaMalloc(&Wk, c.ws));
     CK(cudaMemset(C, 0xFF, nC * 2));
     void* roles[6] = { As[0], Bs[0], bias, R, C, Wk };
+    std::vector<char*> maps(sets);
+    for (int s = 0; s < sets; s++) { roles[0] = As[s]; roles[1] = Bs[s]; maps[s] = encodeMaps(c, roles); }
+    roles[0] = As[0]; roles[1] = Bs[0];
     if (c.check) {
-      run(c, roles); CK(cudaGetLastError()); CK(cudaDeviceSynchronize());
+      run(c, roles, maps[0]); CK(cudaGetLastError()); CK(cudaDeviceSynchronize());
       float* ref; const long long nO = c.batch * c.M * c.N;
       CK(cudaMalloc(&ref, nO * 4));
       for (long long b0 = 0; b0 < c.batch; b0 += 65535) {
@@ -244,13 +337,13 @@ int main(int argc, char** argv) {
     }
     if (c.time) {
       const int warm = 3, reps = 30;
-      for (int r = 0; r < warm; r++) { roles[0] = As[r % sets]; roles[1] = Bs[r % sets]; run(c, roles); }
+      for (int r = 0; r < warm; r++) { roles[0] = As[r % sets]; roles[1] = Bs[r % sets]; run(c, roles, maps[r % sets]); }
       CK(cudaGetLastError()); CK(cudaDeviceSynchronize());
       std::vector<cudaEvent_t> ev(2 * reps);
       for (auto& e : ev) CK(cudaEventCreate(&e));
       for (int r = 0; r < reps; r++) {
         roles[0] = As[r % sets]; roles[1] = Bs[r % sets];
-        CK(cudaEventRecord(ev[2 * r])); run(c, roles); CK(cudaEventRecord(ev[2 * r + 1]));
+        CK(cudaEventRecord(ev[2 * r])); run(c, roles, maps[r % sets]); CK(cudaEventRecord(ev[2 * r + 1]));
       }
       CK(cudaGetLastError()); CK(cudaDeviceSynchronize());
       std::vector<float> ts(reps);
@@ -263,6 +356,7 @@ int main(int argc, char** argv) {
       table.push_back(line);
     }
     for (int s = 0; s < sets; s++) { CK(cudaFree(As[s])); CK(cudaFree(Bs[s])); }
+    for (int s = 0; s < sets; s++) if (maps[s]) CK(cudaFree(maps[s]));
     CK(cudaFree(bias)); CK(cudaFree(R)); CK(cudaFree(C)); if (Wk) CK(cudaFree(Wk));
   }
   fclose(out);
@@ -276,6 +370,7 @@ int main(int argc, char** argv) {
 // ---------------------------------------------------------------- emit
 const kcode = [...kernels.entries()].map(([, v]) => `namespace chm_k${v.idx} {\n${v.code}\n}`).join('\n');
 const src = `// generated by scripts/gpu/wgmma-bench.mjs — do not edit
+#include <cuda.h>
 #include <cuda_runtime.h>
 #include <cstdio>
 #include <cstdlib>
@@ -287,6 +382,10 @@ const src = `// generated by scripts/gpu/wgmma-bench.mjs — do not edit
 ${PRELUDE}
 ${kcode}
 struct Arg { int kind; long long v; float f; };
+struct TmapDesc { int role; long long off; int bf16; long long dims[3]; long long strides[2]; int box[3]; };
+static const TmapDesc TMAPS[] = {
+${tmaps.length ? tmaps.join(',\n') : '{0,0,0,{1,1,1},{16,16},{1,1,1}}'}
+};
 struct Launch { const void* fn; unsigned gx, gy, gz, bx; int smem; int nargs; Arg args[24]; };
 struct Case { const char* label; const char* impl; const char* cfg; int bf16, transA, transB; long long batch, M, N, K, lda, ldb, ldc, sA, sB, sC; int bias, act, res; float alpha; long long ws; int nl; Launch l[2]; int check, time; };
 static const Case CASES[] = {

@@ -32,10 +32,25 @@
  *
  * Requirements (`wgmmaGemmApplies`): arch 90 (sm_90a), fp16/bf16, K % 8 == 0, lda/ldb and the A/B
  * batch strides % 8 == 0 (16-byte aligned chunks), leading dims ≥ row lengths. Any M, N, K tail.
+ *
+ * TMA variant (cfg.tma; the heuristic's choice for the large and medium classes; the cp.async kernel above
+ * stays the fallback): same smem layouts, descriptors, MMAs and epilogue, but
+ * - A and B arrive as tensor maps: each kernel parameter is a pointer to a 128-byte-aligned CUtensorMap in
+ *   global memory, given in the launch as a `{ tmap: TensorMapSpec }` argument (wgmmaTensorMap: 3-D
+ *   {inner, outer, batch}, 128-byte swizzle, box {64, 64 | tile rows, 1}; out-of-bounds boxes read as
+ *   zero, so M/N/K edges need no predication);
+ * - warp specialization: warpgroup 0 is the producer (setmaxnreg.dec to 40; one thread waits on the
+ *   slot's "empty" mbarrier, arms "full" with expect_tx and issues cp.async.bulk.tensor), warpgroups
+ *   1..wgs are consumers (setmaxnreg.inc; wait "full", issue the wgmma of the slot, and after
+ *   wgmma.wait_group 1 arrive on "empty" of the previous slot); __launch_bounds__(threads, 1) so that
+ *   setmaxnreg applies;
+ * - persistent grid (≤ 132 blocks) over all tiles × batch × splits, grouped raster order: the producer
+ *   runs ahead into the next tile while the consumers run the epilogue.
+ * Extra requirements: A and B are buffer references ({in|out|scratch}) starting 16-byte aligned.
  */
 import type { DType } from '../../ir/dtype.js';
 import { KernelBuilder, type KernelSource } from '../kernel-ir.js';
-import { a64, af32, type ArgRef } from '../lowering.js';
+import { a64, af32, type ArgRef, type TensorMapSpec } from '../lowering.js';
 import type { GemmAct, GemmEpilogue, GemmTcDtype, GemmTcLaunch, GemmTcRefs, GemmTcShape } from './gemm-tc.js';
 
 const SMEM_LIMIT = 227 * 1024;
@@ -66,6 +81,12 @@ export interface WgmmaConfig {
   tile: WgmmaTile;
   epilogue: GemmEpilogue;
   splitK: boolean;
+  /**
+   * TMA + warp-specialized variant: one producer warpgroup (one thread issues cp.async.bulk.tensor into the
+   * ring, completion on per-stage full/empty mbarriers) + `tile.wgs` consumer warpgroups, persistent grid.
+   * A and B are passed as tensor maps (`{ tmap }` arguments). Default false: the cp.async kernel.
+   */
+  tma?: boolean;
 }
 
 /** The knobs and their values (every combination is filtered by `validWgmmaTile`). */
@@ -77,13 +98,20 @@ export const WGMMA_SPACE = {
   splitK: [false, true],
 } as const;
 
-export function wgmmaThreads(t: WgmmaTile): number {
-  return t.wgs * 128;
+/** threads of one block: the consumer warpgroups (+ the producer warpgroup for TMA) */
+export function wgmmaThreads(t: WgmmaTile, tma = false): number {
+  return (t.wgs + (tma ? 1 : 0)) * 128;
 }
 
-/** dynamic shared memory of one block in bytes (1 KB extra to align the ring to the 1024-byte swizzle atom) */
-export function wgmmaSmem(t: WgmmaTile): number {
-  return t.stages * (t.bm + t.bn) * WGMMA_BK * 2 + 1024;
+/** bytes after the TMA ring for its mbarriers (full[stages], empty[stages], 8 bytes each) */
+const TMA_BAR_BYTES = 128;
+
+/**
+ * dynamic shared memory of one block in bytes (1 KB extra to align the ring to the 1024-byte swizzle atom;
+ * TMA: + the mbarriers)
+ */
+export function wgmmaSmem(t: WgmmaTile, tma = false): number {
+  return t.stages * (t.bm + t.bn) * WGMMA_BK * 2 + 1024 + (tma ? TMA_BAR_BYTES : 0);
 }
 
 /** slab rows per warpgroup ≤ 2 (m64 each), accumulators ≤ 128 per thread, stages 3..8, shared memory ≤ 227 KB */
@@ -99,7 +127,7 @@ export function validWgmmaTile(t: WgmmaTile): { ok: boolean; reason?: string } {
   if (slabs > 2) return bad('at most 2 m64 slabs per warpgroup');
   const acc = (slabs * t.bn) / 2;
   if (acc > 128) return bad(`${acc} accumulator registers per thread (> 128)`);
-  const smem = wgmmaSmem(t);
+  const smem = wgmmaSmem(t, true);
   if (smem > SMEM_LIMIT) return bad(`shared memory ${smem} B > ${SMEM_LIMIT} B`);
   return { ok: true };
 }
@@ -130,15 +158,16 @@ export const WGMMA_HEURISTIC_TILES: Record<WgmmaShapeClass, WgmmaTile> = {
  * - large: M > 64, N > 128 and at least one full wave (132) of 128×256 tiles → 128×256, 2 consumer
  *   warpgroups, 4 stages;
  * - medium: M > 64 and at least 66 128×128 tiles → 128×128, 2 warpgroups, 6 stages;
+ * - large and medium use the TMA variant (`tma: true`; H100: 4096³ fp16 688 TFLOP/s vs 320 with cp.async);
  * - small: 64×128, 1 warpgroup, 4 stages (2 blocks per SM); split-K when fewer than 132 such tiles and
  *   the K range allows ≥ 2 k-tiles per split.
  */
-export function heuristicWgmmaConfig(M: number, N: number, K: number, batch = 1): { tile: WgmmaTile; splitK: boolean; shapeClass: WgmmaShapeClass } {
-  if (M > 64 && N > 128 && tilesOf(M, N, batch, 128, 256) >= SMS) return { shapeClass: 'large', tile: WGMMA_HEURISTIC_TILES.large, splitK: false };
-  if (M > 64 && tilesOf(M, N, batch, 128, 128) >= SMS / 2) return { shapeClass: 'medium', tile: WGMMA_HEURISTIC_TILES.medium, splitK: false };
+export function heuristicWgmmaConfig(M: number, N: number, K: number, batch = 1): { tile: WgmmaTile; splitK: boolean; shapeClass: WgmmaShapeClass; tma: boolean } {
+  if (M > 64 && N > 128 && tilesOf(M, N, batch, 128, 256) >= SMS) return { shapeClass: 'large', tile: WGMMA_HEURISTIC_TILES.large, splitK: false, tma: true };
+  if (M > 64 && tilesOf(M, N, batch, 128, 128) >= SMS / 2) return { shapeClass: 'medium', tile: WGMMA_HEURISTIC_TILES.medium, splitK: false, tma: true };
   const t = WGMMA_HEURISTIC_TILES.small;
   const splitK = tilesOf(M, N, batch, t.bm, t.bn) < SMS && Math.ceil(K / WGMMA_BK) >= 4;
-  return { shapeClass: 'small', tile: t, splitK };
+  return { shapeClass: 'small', tile: t, splitK, tma: false };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -220,12 +249,19 @@ export interface WgmmaKernels {
 export interface WgmmaTestOptions {
   /** swap LBO/SBO of MN-major operands (must then fail: checks the descriptor layout) */
   swapMnDesc?: boolean;
-  /** diagnostics (wrong results): 'noload' loads only the prologue tiles, 'nomma' issues no MMAs */
+  /**
+   * diagnostics (wrong results): 'noload' loads only the prologue tiles (TMA: no loads at all, the full
+   * barriers complete on the producer's arrival alone), 'nomma' issues no MMAs
+   */
   diag?: 'noload' | 'nomma';
 }
 
 /** The kernel(s) of one configuration (text depends only on cfg). */
 export function wgmmaGemm(cfg: WgmmaConfig, test: WgmmaTestOptions = {}): WgmmaKernels {
+  if (cfg.tma) {
+    const main = wgmmaTmaMain(cfg, test);
+    return cfg.splitK ? { main, reduce: wgmmaReduceKernel(cfg) } : { main };
+  }
   const _swapMnDescOffsets = test.swapMnDesc === true;
   const v = validWgmmaTile(cfg.tile);
   if (!v.ok) throw new Error(`wgmmaGemm: invalid tile (${v.reason})`);
@@ -236,8 +272,6 @@ export function wgmmaGemm(cfg: WgmmaConfig, test: WgmmaTestOptions = {}): WgmmaK
   const slabs = rowsWg / 64;
   const regs = bn / 2;
   const ty = cfg.dtype === 'float16' ? 'f16' : 'bf16';
-  const load = cfg.dtype === 'float16' ? 'chm_h2f' : 'chm_b2f';
-  const store = cfg.dtype === 'float16' ? 'chm_f2h' : 'chm_f2b';
   const split = cfg.splitK;
   const ep = cfg.epilogue;
   const aK = !cfg.transA; // A tile K-major
@@ -361,6 +395,27 @@ export function wgmmaGemm(cfg: WgmmaConfig, test: WgmmaTestOptions = {}): WgmmaK
     });
     b.line(`chm_wg_wait<0>();`, `chm_cp_wait<0>();`);
     b.line(`#pragma unroll`, `for (int s = 0; s < ${slabs}; s++)`, `  #pragma unroll`, `  for (int i = 0; i < ${regs}; i++) chm_reg_fence(acc[s][i]);`);
+    emitWgmmaEpilogue(b, cfg, slabs, `wg * ${rowsWg}`);
+    // the next batch entry reloads the ring: every warpgroup's MMAs must be done
+    b.line(`__syncthreads();`);
+  });
+  const main = b.build();
+  if (!split) return { main };
+  return { main, reduce: wgmmaReduceKernel(cfg) };
+}
+
+/**
+ * The epilogue from the accumulators `acc[slabs][bn/2]` of one warpgroup whose rows start at
+ * m0 + `rowOff` (fragment i of slab s: row = wq*16 + lane/4 + 8*((i>>1)&1), col = (i>>2)*8 + (lane&3)*2 + (i&1)):
+ * alpha, bias, activation, residual, packed 32-bit stores (split-K: fp32 partials to W). Needs m0, n0, bi,
+ * lane, wq (and si for split-K) in scope.
+ */
+function emitWgmmaEpilogue(b: KernelBuilder, cfg: WgmmaConfig, slabs: number, rowOff: string): void {
+  const { bn } = cfg.tile;
+  const split = cfg.splitK;
+  const ep = cfg.epilogue;
+  const load = cfg.dtype === 'float16' ? 'chm_h2f' : 'chm_b2f';
+  const store = cfg.dtype === 'float16' ? 'chm_f2h' : 'chm_f2b';
     // epilogue: fragment i of slab s: row = wq*16 + lane/4 + 8*((i>>1)&1), col = (i>>2)*8 + (lane&3)*2 + (i&1)
     b.line(`#pragma unroll`);
     b.block(`for (int s = 0; s < ${slabs}; s++)`, () => {
@@ -372,7 +427,7 @@ export function wgmmaGemm(cfg: WgmmaConfig, test: WgmmaTestOptions = {}): WgmmaK
         }
         b.line(`#pragma unroll`);
         b.block(`for (int h = 0; h < 2; h++)`, () => {
-          b.line(`const long long row = m0 + wg * ${rowsWg} + s * 64 + wq * 16 + (lane >> 2) + h * 8;`,
+          b.line(`const long long row = m0 + ${rowOff} + s * 64 + wq * 16 + (lane >> 2) + h * 8;`,
             `if (row >= M || col >= N) continue;`,
             `float v0 = acc[s][j * 4 + h * 2], v1 = acc[s][j * 4 + h * 2 + 1];`);
           if (split) {
@@ -392,12 +447,196 @@ export function wgmmaGemm(cfg: WgmmaConfig, test: WgmmaTestOptions = {}): WgmmaK
         });
       });
     });
-    // the next batch entry reloads the ring: every warpgroup's MMAs must be done
-    b.line(`__syncthreads();`);
-  });
-  const main = b.build();
-  if (!split) return { main };
+}
 
+const TMA_HELPERS = `__device__ __forceinline__ void chm_mbar_init(unsigned bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" :: "r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void chm_mbar_wait(unsigned bar, unsigned parity) {
+  unsigned ok;
+  do {
+    asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }" : "=r"(ok) : "r"(bar), "r"(parity) : "memory");
+  } while (!ok);
+}
+__device__ __forceinline__ void chm_mbar_arrive(unsigned bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" :: "r"(bar) : "memory");
+}
+__device__ __forceinline__ void chm_mbar_expect_tx(unsigned bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" :: "r"(bar), "r"(bytes) : "memory");
+}
+// one box of a 3-D tensor map (coordinates innermost first) into shared memory, completing on bar
+__device__ __forceinline__ void chm_tma_load3(unsigned dst, const void* map, int c0, int c1, int c2, unsigned bar) {
+  asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];"
+    :: "r"(dst), "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(bar) : "memory");
+}
+__device__ __forceinline__ void chm_tma_prefetch(const void* map) {
+  asm volatile("prefetch.tensormap [%0];" :: "l"(map) : "memory");
+}`;
+
+/** registers per thread after setmaxnreg: producer warpgroup / consumer warpgroups (sum ≤ 64K per block) */
+export function wgmmaTmaRegs(t: WgmmaTile): { producer: number; consumer: number } {
+  return t.wgs === 2 ? { producer: 40, consumer: 232 } : { producer: 40, consumer: 240 };
+}
+
+/**
+ * The TMA + warp-specialized main kernel. Block = warpgroup 0 (producer) + `wgs` consumer warpgroups;
+ * persistent: block x walks the output tiles x, x + gridDim.x, ... of all batch entries (× splits), in
+ * grouped raster order (groups of 8 tile rows) within one batch entry. Ring of `stages` slots, each slot
+ * A tile then B tile in the same 128-byte-swizzled layouts as the cp.async kernel (TMA's 128B swizzle
+ * writes chunk c of 128-byte row r at c ^ (r & 7) within each 1024-byte atom, the layout wgmma reads).
+ * full[s]: 1 arrival (the producer's expect_tx) + the TMA bytes; empty[s]: one arrival per consumer warp,
+ * after the wgmma that read slot s completed (wgmma.wait_group 1 after the next k-tile's MMAs were
+ * issued). Phases: slot use u waits full with parity (u / stages) & 1; the producer waits empty with the
+ * opposite parity (a fresh barrier counts as having completed its phase of parity 1).
+ * Tensor maps (3-D, innermost first): K-major operand {K, rows, batch} box {64, bm|bn, 1}; MN-major
+ * operand {rows, K, batch} box {64, 64, 1} (bm/64 or bn/64 boxes per slot). A batch stride of 0 is a
+ * batch extent of 1 (the kernel reads coordinate 0: sA / sB are passed for that).
+ */
+function wgmmaTmaMain(cfg: WgmmaConfig, test: WgmmaTestOptions): KernelSource {
+  const { bm, bn, stages, wgs } = cfg.tile;
+  const BK = WGMMA_BK;
+  const threads = wgmmaThreads(cfg.tile, true);
+  const rowsWg = bm / wgs;
+  const slabs = rowsWg / 64;
+  const regs = bn / 2;
+  const ty = cfg.dtype === 'float16' ? 'f16' : 'bf16';
+  const split = cfg.splitK;
+  const ep = cfg.epilogue;
+  const aK = !cfg.transA, bK = cfg.transB;
+  const aBytes = bm * BK * 2, bBytes = bn * BK * 2;
+  const mnBlock = BK * 128;
+  const lboMN = test.swapMnDesc ? 1024 : mnBlock, sboMN = test.swapMnDesc ? mnBlock : 1024;
+  const nreg = wgmmaTmaRegs(cfg.tile);
+
+  const b = new KernelBuilder(split ? 'gemm_wgmma_tma_splitk' : 'gemm_wgmma_tma', threads);
+  b.helpers(PTX_HELPERS).helpers(TMA_HELPERS).helpers(wgmmaHelper(bn, ty, cfg.transA, cfg.transB));
+  if (!split) b.helpers(ACT_HELPER[ep.act]);
+  b.input('tmA', 'void'); // device pointer to the CUtensorMap of A (128-byte aligned)
+  b.input('tmB', 'void');
+  if (!split && ep.bias) b.input('bias', 'unsigned short');
+  if (!split && ep.residual) b.input('R', 'unsigned short');
+  if (split) b.output('W', 'float');
+  else b.output('C', 'unsigned short');
+  b.i64('M'); b.i64('N'); b.i64('K');
+  if (!split) b.i64('ldc');
+  b.i64('sA'); b.i64('sB');
+  if (!split) b.i64('sC');
+  b.i64('batch');
+  if (split) { b.i64('splits'); b.i64('kPer'); } else b.f32('alpha');
+
+  b.dynamicShared('unsigned char', 'smem');
+  b.line(
+    `const int tid = threadIdx.x, wg = tid >> 7, lane = tid & 31, wq = (tid & 127) >> 5;`,
+    `const unsigned sAbase = (chm_smem_u32(smem) + 1023u) & ~1023u;`,
+    `const unsigned sBbase = sAbase + ${stages * aBytes}u;`,
+    `const unsigned fullBar = sBbase + ${stages * bBytes}u, emptyBar = fullBar + ${stages * 8}u;`,
+    `const long long tilesM = (M + ${bm - 1}) / ${bm}, tilesN = (N + ${bn - 1}) / ${bn}, tilesPer = tilesM * tilesN;`,
+    `const long long total = tilesPer * ${split ? 'batch * splits' : 'batch'};`,
+  );
+  b.block(`if (tid == 0)`, () => {
+    b.line(`#pragma unroll`,
+      `for (int s = 0; s < ${stages}; s++) { chm_mbar_init(fullBar + s * 8, 1u); chm_mbar_init(emptyBar + s * 8, ${wgs * 4}u); }`,
+      `asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");`,
+      `chm_tma_prefetch(tmA); chm_tma_prefetch(tmB);`);
+  });
+  b.line(`__syncthreads();`);
+  // tile t -> (z, tm, tn); z -> batch entry bi (and split si: K range [kBeg, kEnd))
+  const decode = (): void => {
+    b.line(`const long long z = t / tilesPer, pid = t - z * tilesPer;`,
+      `const long long gw = 8 * tilesN, g = pid / gw, firstM = g * 8;`,
+      `const long long gsz = tilesM - firstM < 8 ? tilesM - firstM : 8;`,
+      `const long long tm = firstM + (pid % gw) % gsz, tn = (pid % gw) / gsz;`,
+      `const long long m0 = tm * ${bm}, n0 = tn * ${bn};`);
+    if (split) b.line(`const long long bi = z / splits, si = z % splits;`, `const long long kBeg = si * kPer, kEnd = kBeg + kPer < K ? kBeg + kPer : K;`);
+    else b.line(`const long long bi = z, kBeg = 0, kEnd = K;`);
+    b.line(`const int kTiles = kEnd > kBeg ? (int)((kEnd - kBeg + ${BK - 1}) / ${BK}) : 0;`);
+  };
+  const issue = (op: 'A' | 'B'): string[] => {
+    const kc = op === 'A' ? aK : bK;
+    const ext = op === 'A' ? bm : bn;
+    const base = op === 'A' ? 'sAbase' : 'sBbase';
+    const tile = op === 'A' ? aBytes : bBytes;
+    const map = op === 'A' ? 'tmA' : 'tmB';
+    const mn0 = op === 'A' ? 'm0' : 'n0';
+    const zc = op === 'A' ? 'zA' : 'zB';
+    if (kc) return [`chm_tma_load3(${base} + st * ${tile}u, ${map}, (int)k0, (int)${mn0}, ${zc}, fb);`];
+    return [`#pragma unroll`,
+      `for (int j = 0; j < ${ext / 64}; j++) chm_tma_load3(${base} + st * ${tile}u + j * ${mnBlock}u, ${map}, (int)${mn0} + j * 64, (int)k0, ${zc}, fb);`];
+  };
+  b.block(`if (wg == 0)`, () => {
+    b.line(`asm volatile("setmaxnreg.dec.sync.aligned.u32 ${nreg.producer};" ::: "memory");`);
+    b.block(`if (tid == 0)`, () => {
+      b.line(`unsigned st = 0, ph = 0;`);
+      b.block(`for (long long t = blockIdx.x; t < total; t += gridDim.x)`, () => {
+        decode();
+        b.line(`const int zA = sA ? (int)bi : 0, zB = sB ? (int)bi : 0;`);
+        b.block(`for (int kt = 0; kt < kTiles; kt++)`, () => {
+          b.line(`const unsigned fb = fullBar + st * 8;`,
+            `chm_mbar_wait(emptyBar + st * 8, ph ^ 1u);`,
+            test.diag === 'noload' ? `chm_mbar_arrive(fb);` : `chm_mbar_expect_tx(fb, ${aBytes + bBytes}u);`,
+            `const long long k0 = kBeg + (long long)kt * ${BK};`);
+          if (test.diag !== 'noload') b.line(...issue('A'), ...issue('B'));
+          else b.line(`(void)k0; (void)zA; (void)zB;`);
+          b.line(`if (++st == ${stages}u) { st = 0; ph ^= 1u; }`);
+        });
+      });
+    });
+  });
+  b.block(`else`, () => {
+    b.line(`asm volatile("setmaxnreg.inc.sync.aligned.u32 ${nreg.consumer};" ::: "memory");`,
+      `const int cw = wg - 1;`,
+      aK
+        ? `const unsigned aOff0 = (unsigned)(cw * ${rowsWg}) * 128u; // K-major: row r at r*128`
+        : `const unsigned aOff0 = (unsigned)(cw * ${rowsWg / 64}) * ${mnBlock}u; // MN-major: 64-row block j at j*${mnBlock}`,
+      `const unsigned long long descA0 = chm_wg_desc(sAbase + aOff0, ${aK ? 16 : lboMN}u, ${aK ? 1024 : sboMN}u);`,
+      `const unsigned long long descB0 = chm_wg_desc(sBbase, ${bK ? 16 : lboMN}u, ${bK ? 1024 : sboMN}u);`,
+      `unsigned st = 0, ph = 0;`);
+    b.block(`for (long long t = blockIdx.x; t < total; t += gridDim.x)`, () => {
+      decode();
+      b.line(
+        `float acc[${slabs}][${regs}];`,
+        `#pragma unroll`,
+        `for (int s = 0; s < ${slabs}; s++)`,
+        `  #pragma unroll`,
+        `  for (int i = 0; i < ${regs}; i++) acc[s][i] = 0.0f;`,
+        `#pragma unroll`, `for (int s = 0; s < ${slabs}; s++)`, `  #pragma unroll`, `  for (int i = 0; i < ${regs}; i++) chm_reg_fence(acc[s][i]);`,
+        `unsigned prev = 0;`);
+      b.block(`for (int kt = 0; kt < kTiles; kt++)`, () => {
+        b.line(`chm_mbar_wait(fullBar + st * 8, ph);`,
+          `const unsigned long long dA = descA0 + (unsigned long long)((st * ${aBytes}u) >> 4), dB = descB0 + (unsigned long long)((st * ${bBytes}u) >> 4);`,
+          `chm_wg_fence();`);
+        b.line(`#pragma unroll`);
+        b.block(`for (int kk = 0; kk < ${BK / 16}; kk++)`, () => {
+          const aStep = aK ? 2 : 128, bStep = bK ? 2 : 128;
+          b.line(`#pragma unroll`);
+          b.block(`for (int s = 0; s < ${slabs}; s++)`, () => {
+            const slabOff = aK ? 64 * 128 / 16 : mnBlock / 16;
+            if (test.diag !== 'nomma') b.line(`chm_wgmma(acc[s], dA + (unsigned long long)(s * ${slabOff} + kk * ${aStep}), dB + (unsigned long long)(kk * ${bStep}));`);
+          });
+        });
+        // the MMAs of the previous k-tile are complete after wait_group 1: release its slot
+        b.line(`chm_wg_commit();`, `chm_wg_wait<1>();`,
+          `if (kt > 0 && lane == 0) chm_mbar_arrive(emptyBar + prev * 8);`,
+          `prev = st;`,
+          `if (++st == ${stages}u) { st = 0; ph ^= 1u; }`);
+      });
+      b.line(`chm_wg_wait<0>();`, `if (kTiles > 0 && lane == 0) chm_mbar_arrive(emptyBar + prev * 8);`);
+      b.line(`#pragma unroll`, `for (int s = 0; s < ${slabs}; s++)`, `  #pragma unroll`, `  for (int i = 0; i < ${regs}; i++) chm_reg_fence(acc[s][i]);`);
+      emitWgmmaEpilogue(b, cfg, slabs, `cw * ${rowsWg}`);
+    });
+  });
+  const k = b.build();
+  // setmaxnreg needs a register cap at entry: __launch_bounds__(threads, 1) (ptxas ignores it otherwise, C7508)
+  const lb = `__launch_bounds__(${threads})`;
+  if (!k.code.includes(lb)) throw new Error('wgmmaTmaMain: launch bounds not found');
+  return { ...k, code: k.code.replace(lb, `__launch_bounds__(${threads}, 1)`) };
+}
+
+/** split-K: sums the fp32 partial tiles of the splits in fixed order and applies the epilogue */
+function wgmmaReduceKernel(cfg: WgmmaConfig): KernelSource {
+  const ep = cfg.epilogue;
+  const load = cfg.dtype === 'float16' ? 'chm_h2f' : 'chm_b2f';
+  const store = cfg.dtype === 'float16' ? 'chm_f2h' : 'chm_f2b';
   const r = new KernelBuilder('gemm_wgmma_reduce', REDUCE_THREADS);
   r.helpers(ACT_HELPER[ep.act]);
   r.input('W', 'float');
@@ -417,7 +656,7 @@ export function wgmmaGemm(cfg: WgmmaConfig, test: WgmmaTestOptions = {}): WgmmaK
     if (ep.residual) r.line(`v += ${load}(R[off]);`);
     r.line(`C[off] = ${store}(v);`);
   });
-  return { main, reduce: r.build() };
+  return r.build();
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -451,6 +690,7 @@ export function launchWgmmaGemm(shape: GemmTcShape, cfg: WgmmaConfig, alpha = 1,
   };
   const kernels = wgmmaGemm(cfg);
   const t = cfg.tile;
+  if (cfg.tma) return launchTma(f, cfg, alpha, R, kernels, shape.splits);
   const gridX = Math.ceil(f.M / t.bm) * Math.ceil(f.N / t.bn);
   if (gridX > 2 ** 31 - 1) throw new Error('launchWgmmaGemm: too many tiles');
   const block: [number, number, number] = [wgmmaThreads(t), 1, 1];
@@ -486,14 +726,83 @@ export function launchWgmmaGemm(shape: GemmTcShape, cfg: WgmmaConfig, alpha = 1,
   };
 }
 
+type BufRef = TensorMapSpec['of'];
+const isBufRef = (r: ArgRef): r is BufRef => 'in' in r || 'out' in r || 'scratch' in r;
+
+/**
+ * The tensor map of operand A or B for the TMA kernel (3-D, innermost first): a K-major operand (A
+ * [M,K] row-major, B [N,K]) is {K, rows, batch} with box {64, tile rows, 1}; an MN-major one (A [K,M],
+ * B [K,N]) is {rows, K, batch} with box {64, 64, 1}. Strides in bytes: {ld·2, batch stride·2}; a batch
+ * stride of 0 (broadcast) becomes a batch extent of 1 with the one matrix's byte size as its stride.
+ */
+export function wgmmaTensorMap(op: 'A' | 'B', f: { M: number; N: number; K: number; lda: number; ldb: number; strideA: number; strideB: number; batch: number },
+  cfg: Pick<WgmmaConfig, 'dtype' | 'transA' | 'transB' | 'tile'>, of: BufRef): TensorMapSpec {
+  const kMajor = op === 'A' ? !cfg.transA : cfg.transB;
+  const rows = op === 'A' ? f.M : f.N;
+  const ld = op === 'A' ? f.lda : f.ldb;
+  const bs = op === 'A' ? f.strideA : f.strideB;
+  const ext = op === 'A' ? cfg.tile.bm : cfg.tile.bn;
+  const inner = kMajor ? f.K : rows, outer = kMajor ? rows : f.K;
+  const matBytes = ld * outer * 2;
+  return {
+    of, dtype: cfg.dtype,
+    dims: [inner, outer, bs === 0 ? 1 : f.batch],
+    strides: [ld * 2, bs === 0 ? Math.max(16, matBytes) : bs * 2],
+    box: [WGMMA_BK, kMajor ? ext : 64, 1],
+    swizzle: 128,
+  };
+}
+
+/** persistent grid: at most one block per SM (the TMA kernel's shared memory allows one) */
+function launchTma(f: FullShape, cfg: WgmmaConfig, alpha: number, R: GemmTcRefs, kernels: WgmmaKernels, splitsOverride?: number): GemmTcLaunch {
+  const t = cfg.tile;
+  if (!isBufRef(R.A) || !isBufRef(R.B)) throw new Error('launchWgmmaGemm: the TMA variant needs A and B as buffer references (tensor maps)');
+  for (const r of [R.A, R.B]) if ((r.byteOffset ?? 0) % 16 !== 0) throw new Error('launchWgmmaGemm: TMA operands must start 16-byte aligned');
+  const tmA: ArgRef = { tmap: wgmmaTensorMap('A', f, cfg, R.A) };
+  const tmB: ArgRef = { tmap: wgmmaTensorMap('B', f, cfg, R.B) };
+  const tiles = Math.ceil(f.M / t.bm) * Math.ceil(f.N / t.bn);
+  const block: [number, number, number] = [wgmmaThreads(t, true), 1, 1];
+  const sharedBytes = wgmmaSmem(t, true);
+  const common = [a64(f.M), a64(f.N), a64(f.K)];
+  if (!cfg.splitK) {
+    const args: ArgRef[] = [tmA, tmB];
+    if (R.bias) args.push(R.bias);
+    if (R.residual) args.push(R.residual);
+    args.push(R.C, ...common, a64(f.ldc), a64(f.strideA), a64(f.strideB), a64(f.strideC), a64(f.batch), af32(alpha));
+    const grid: [number, number, number] = [Math.min(tiles * f.batch, SMS), 1, 1];
+    return { launches: [{ kernel: kernels.main, grid, block, sharedBytes, args }], scratch: [], splits: 1, kernels };
+  }
+  const splits0 = splitsOverride ?? wgmmaSplits(f, t);
+  const kTiles = Math.ceil(f.K / WGMMA_BK);
+  const kPer = Math.ceil(kTiles / Math.max(1, splits0)) * WGMMA_BK;
+  const splits = Math.ceil(f.K / kPer);
+  const ws = f.batch * splits * f.M * f.N * 4;
+  const mainArgs: ArgRef[] = [tmA, tmB, R.workspace!, ...common, a64(f.strideA), a64(f.strideB), a64(f.batch), a64(splits), a64(kPer)];
+  const redArgs: ArgRef[] = [R.workspace!];
+  if (R.bias) redArgs.push(R.bias);
+  if (R.residual) redArgs.push(R.residual);
+  redArgs.push(R.C, a64(f.M), a64(f.N), a64(f.ldc), a64(f.strideC), a64(f.batch), a64(splits), af32(alpha));
+  const n = f.batch * f.M * f.N;
+  const rblocks = Math.max(1, Math.min(Math.ceil(n / REDUCE_THREADS), 65535 * 8));
+  return {
+    launches: [
+      { kernel: kernels.main, grid: [Math.min(tiles * f.batch * splits, SMS), 1, 1], block, sharedBytes, args: mainArgs },
+      { kernel: kernels.reduce!, grid: [rblocks, 1, 1], block: [REDUCE_THREADS, 1, 1], args: redArgs },
+    ],
+    scratch: [ws],
+    splits,
+    kernels,
+  };
+}
+
 /**
  * Every kernel a node of this dtype/transposes/epilogue may launch with the given tiles (default: all
  * tiles `heuristicWgmmaConfig` may pick, with and without split-K), for `variants`.
  */
-export function wgmmaVariants(base: Omit<WgmmaConfig, 'tile' | 'splitK'>, tiles?: { tile: WgmmaTile; splitK: boolean }[]): KernelSource[] {
+export function wgmmaVariants(base: Omit<WgmmaConfig, 'tile' | 'splitK' | 'tma'>, tiles?: { tile: WgmmaTile; splitK: boolean; tma?: boolean }[]): KernelSource[] {
   const list = tiles ?? [
-    { tile: WGMMA_HEURISTIC_TILES.large, splitK: false },
-    { tile: WGMMA_HEURISTIC_TILES.medium, splitK: false },
+    { tile: WGMMA_HEURISTIC_TILES.large, splitK: false, tma: true },
+    { tile: WGMMA_HEURISTIC_TILES.medium, splitK: false, tma: true },
     { tile: WGMMA_HEURISTIC_TILES.small, splitK: false },
     { tile: WGMMA_HEURISTIC_TILES.small, splitK: true },
   ];
