@@ -338,6 +338,7 @@ export class DeviceExecutor {
     const addr = (o: readonly [number, number] | undefined): bigint => {
       if (!o) return 0n;
       const a = s.launches[j + o[0]].args[o[1]];
+      if (a && 'tmap' in a) return ptrOf(a.tmap.buf) + BigInt(a.tmap.byteOffset);
       if (!a || !('buf' in a)) throw new ChimeraError('E_INTERNAL', `library operand ${o.join(':')} of ${s.label} is not a buffer`);
       return ptrOf(a.buf) + BigInt(a.byteOffset);
     };

@@ -352,3 +352,28 @@ describe('fused GEMM epilogues (lowerGemmWithEpilogue)', () => {
     expect(failures.map((f) => `${f.name}\n${f.log}`)).toEqual([]);
   }, 600_000);
 });
+
+describe('MatMul on sm_90a: wgmma (TMA) for large and medium GEMMs', () => {
+  const lowerMM = (M: number, N: number, K: number, arch: number | undefined): Lowered => {
+    const node = new Node({ op: 'MatMul', inputs: ['a', 'b'], outputs: ['y'], attrs: {} });
+    return getLowering('MatMul')!.lower({
+      node, inputs: [{ dtype: 'float16', shape: [M, K] }, { dtype: 'float16', shape: [K, N] }], outputs: [{ dtype: 'float16', shape: [M, N] }],
+      hostValue: () => undefined, arch,
+    });
+  };
+  const set = (l: Lowered) => [...new Set([...l.launches.map((x) => x.kernel.name), ...(l.variants ?? []).map((k) => k.name)])].sort();
+  it('takes TMA operands and keeps a library form; small shapes stay on mma.sync; one kernel set', () => {
+    const big = lowerMM(4096, 4096, 4096, 90);
+    expect(big.launches).toHaveLength(1);
+    expect(big.launches[0].kernel.name).toMatch(/wgmma_tma/);
+    expect(big.launches[0].args.filter((a) => 'tmap' in a)).toHaveLength(2);
+    expect(checkLaunch(big.launches[0], { inputs: 2, outputs: 1, scratch: big.scratch?.length ?? 0 })).toEqual([]);
+    expect(big.launches[0].library?.M).toBe(4096);
+    const small = lowerMM(8, 768, 768, 90);
+    expect(small.launches.every((l) => !/wgmma/.test(l.kernel.name))).toBe(true);
+    expect(set(big)).toEqual(set(small));
+  });
+  it('never appears without an sm_90 target', () => {
+    for (const arch of [undefined, 80]) expect(set(lowerMM(4096, 4096, 4096, arch)).some((n) => /wgmma/.test(n))).toBe(false);
+  });
+});

@@ -555,6 +555,23 @@ export function launchTensorCoreGemm(shape: GemmTcShape, cfg: GemmTcConfig, alph
 }
 
 /**
+ * A launch of another GEMM kernel with gemm-tc's argument order (A, B, [bias], [residual], C, ... without
+ * split-K; A, B, workspace ... then the reduce's workspace, [bias], [residual], C with it) given the same
+ * library form as launchTensorCoreGemm gives its own.
+ */
+export function withLibraryForm(l: GemmTcLaunch, shape: GemmTcShape, cfg: Pick<GemmTcConfig, 'dtype' | 'transA' | 'transB' | 'epilogue' | 'splitK'>, alpha: number): GemmTcLaunch {
+  const f = fullShape(shape, cfg.transA, cfg.transB);
+  const b = cfg.epilogue.bias ? 1 : 0;
+  const r = cfg.epilogue.residual ? 1 : 0;
+  const full = { ...cfg, tile: { bm: 0, bn: 0, bk: 0, warpsM: 0, warpsN: 0, stages: 0 } };
+  const lib = l.launches.length === 1
+    ? libraryGemm(f, full, alpha, [0, 0], [0, 1], [0, b ? 2 : -1], [0, 2 + b], [0, 2 + b + r], 1)
+    : libraryGemm(f, full, alpha, [0, 0], [0, 1], [1, b ? 1 : -1], [1, 1 + b], [1, 1 + b + r], 2);
+  if (!lib) return l;
+  return { ...l, launches: l.launches.map((x, i) => (i === 0 ? { ...x, library: lib } : x)) };
+}
+
+/**
  * The cuBLASLt form of a GEMM, when cuBLASLt computes exactly the same function: its GELU is the tanh
  * form, it adds beta*C before the activation (so a residual only with no activation), and its bias does
  * not broadcast over a batch here (batch 1 only). Operands point at the kernel arguments.

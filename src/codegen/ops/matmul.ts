@@ -28,9 +28,10 @@ import type { DType } from '../../ir/dtype.js';
 import { deviceType, type DeviceType } from '../dtypes.js';
 import { KernelBuilder, type KernelSource } from '../kernel-ir.js';
 import {
-  gemmTcVariants, heuristicGemmTile, launchTensorCoreGemm, tensorCoreGemmApplies,
-  type GemmAct, type GemmEpilogue, type GemmTcDtype, type GemmTcRefs, type GemmTcShape, type GemmTile,
+  gemmTcVariants, heuristicGemmTile, launchTensorCoreGemm, tensorCoreGemmApplies, withLibraryForm,
+  type GemmAct, type GemmEpilogue, type GemmTcDtype, type GemmTcLaunch, type GemmTcRefs, type GemmTcShape, type GemmTile,
 } from './gemm-tc.js';
+import { heuristicWgmmaConfig, launchWgmmaGemm, wgmmaGemmApplies, wgmmaVariants } from './gemm-wgmma.js';
 import {
   a64, af32, af64, broadcastStrides, elementCount, registerLowerings, unsupported,
   type ArgRef, type LowerContext, type Lowered, type TensorDesc,
@@ -530,7 +531,7 @@ function lowerMatMulImpl(ctx: LowerContext, fused?: FusedGemmEpilogue): Lowered 
     if (a.dtype === 'float16' || a.dtype === 'bfloat16') v.variants!.push(...tcVariants(a.dtype, false, false, ep));
     return v;
   }
-  const tc = tensorCoreMatMul(a.dtype, s, cfg, ep, fusedRefs(fused));
+  const tc = tensorCoreMatMul(a.dtype, s, cfg, ep, fusedRefs(fused), ctx.arch);
   if (tc) return tc;
   const { M, N, batches, sizeArgs } = batchedArgs(s, true);
   const args: ArgRef[] = [{ in: 0 }, { in: 1 }, ...fusedArgs(fused), { out: 0 }, ...sizeArgs];
@@ -556,17 +557,34 @@ function tcVariants(dtype: GemmTcDtype, transA: boolean, transB: boolean, epilog
   return gemmTcVariants({ dtype, transA, transB, epilogue }, [...tiles.values()]);
 }
 
-function tcLowered(dtype: GemmTcDtype, shape: GemmTcShape, transA: boolean, transB: boolean, epilogue: GemmEpilogue, alpha: number, simt: KernelSource[], refs?: Partial<GemmTcRefs>): Lowered | undefined {
+function tcLowered(dtype: GemmTcDtype, shape: GemmTcShape, transA: boolean, transB: boolean, epilogue: GemmEpilogue, alpha: number, simt: KernelSource[], refs: Partial<GemmTcRefs> | undefined, arch: number | undefined): Lowered | undefined {
   if (!tensorCoreGemmApplies(dtype, shape, transA, transB).ok) return undefined;
-  const h = heuristicGemmTile(shape.M, shape.N, shape.K);
-  const l = launchTensorCoreGemm(shape, { dtype, transA, transB, tile: h.tile, splitK: h.splitK, epilogue }, alpha, refs);
+  // sm_90a: the wgmma kernels (TMA + warp specialization) for the large and medium shape classes; the
+  // mma.sync kernels serve small shapes (where they measure as fast) and every other GPU
+  const wgmma = arch === 90 ? wgmmaVariants({ dtype, transA, transB, epilogue }) : [];
+  let l: GemmTcLaunch | undefined;
+  if (wgmma.length && wgmmaGemmApplies(dtype, shape, transA, transB, arch).ok) {
+    const w = heuristicWgmmaConfig(shape.M, shape.N, shape.K, shape.batch);
+    if (w.shapeClass !== 'small') {
+      const cfg = { dtype, transA, transB, tile: w.tile, splitK: w.splitK, tma: w.tma, epilogue };
+      try {
+        l = withLibraryForm(launchWgmmaGemm(shape, cfg, alpha, refs), shape, cfg, alpha);
+      } catch {
+        l = undefined; // an operand the TMA path cannot address (e.g. a 16-byte-misaligned view): mma.sync
+      }
+    }
+  }
+  if (!l) {
+    const h = heuristicGemmTile(shape.M, shape.N, shape.K);
+    l = launchTensorCoreGemm(shape, { dtype, transA, transB, tile: h.tile, splitK: h.splitK, epilogue }, alpha, refs);
+  }
   const launched = new Set(l.launches.map((x) => x.kernel.name));
-  const variants = [...tcVariants(dtype, transA, transB, epilogue), ...simt].filter((k) => !launched.has(k.name));
+  const variants = [...tcVariants(dtype, transA, transB, epilogue), ...wgmma, ...simt].filter((k, i, all) => !launched.has(k.name) && all.findIndex((x) => x.name === k.name) === i);
   return { launches: l.launches, scratch: l.scratch, variants };
 }
 
 /** A batched MatMul on tensor cores, when its batch layout is one stride per operand and the shape qualifies. */
-function tensorCoreMatMul(dtype: DType, s: MatmulShapes, simtCfg: MmKernelConfig, epilogue: GemmEpilogue, refs: Partial<GemmTcRefs>): Lowered | undefined {
+function tensorCoreMatMul(dtype: DType, s: MatmulShapes, simtCfg: MmKernelConfig, epilogue: GemmEpilogue, refs: Partial<GemmTcRefs>, arch: number | undefined): Lowered | undefined {
   if (dtype !== 'float16' && dtype !== 'bfloat16') return undefined;
   const batches = elementCount(s.batchShape);
   const simt = [buildKernel(simtCfg, 'tiled'), buildKernel(simtCfg, 'skinny')];
@@ -593,7 +611,7 @@ function tensorCoreMatMul(dtype: DType, s: MatmulShapes, simtCfg: MmKernelConfig
     if (sa === undefined || sb === undefined) return undefined;
     shape = { batch: batches, M: s.M, N: s.N, K: s.K, strideA: sa, strideB: sb, strideC: s.M * s.N };
   }
-  return tcLowered(dtype, shape, false, false, epilogue, 1, simt, refs);
+  return tcLowered(dtype, shape, false, false, epilogue, 1, simt, refs, arch);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -652,7 +670,7 @@ function lowerGemmImpl(ctx: LowerContext, fused?: FusedGemmEpilogue): Lowered {
       refs = { residual: { in: 2 } };
     }
     if (tcEp) {
-      const tc = tcLowered(dtype, { batch: 1, M, N, K }, transA, transB, tcEp, alpha, [buildKernel(cfg, 'tiled'), buildKernel(cfg, 'skinny')], refs);
+      const tc = tcLowered(dtype, { batch: 1, M, N, K }, transA, transB, tcEp, alpha, [buildKernel(cfg, 'tiled'), buildKernel(cfg, 'skinny')], refs, ctx.arch);
       if (tc) return tc;
     }
   }
