@@ -199,8 +199,8 @@ export class DeviceExecutor {
     if (!p.lt) {
       p.lt = deviceSteps.map((s) => s.launches.map(() => undefined));
       if (hostSteps === 0) {
-        p.implementations = this.chooseImplementations(deviceSteps, p.packed, p.lt, ptrOf, () => launchAll(0, plan.steps.length, p!.packed!, stepIdx));
-        // that full run (and the re-run GEMMs) may have reused the feeds' slots: put the feeds back
+        p.implementations = this.chooseImplementations(deviceSteps, p.packed, p.lt, ptrOf);
+        // that run (and the re-run GEMMs) may have reused the feeds' slots: put the feeds back
         if (p.implementations.some((i) => i.kernelMs !== undefined)) uploadFeeds();
       }
     }
@@ -356,23 +356,21 @@ export class DeviceExecutor {
   }
 
   /**
-   * Decides, for every launch with a library form, whether cuBLASLt serves it: after one full run with
-   * the kernels (so every operand holds real data), each candidate is timed both ways (CUDA events,
-   * median of 5 after 2 warm-ups) and the library's result is compared with the kernel's on the first
-   * rows of the output (relative L2 ≤ 2e-2); the library is used where it is correct and faster.
+   * Decides, for every launch with a library form, whether cuBLASLt serves it. The plan runs once, step
+   * by step with the kernels; at each candidate (so its operands hold this run's data) the kernel and
+   * cuBLASLt are timed (CUDA events, median of 5 after 2 warm-ups) and the library's result is compared
+   * with the kernel's on the first rows of the output (relative L2 ≤ 2e-2); the library is used where it
+   * is correct and faster.
    */
-  private chooseImplementations(steps: DeviceStep[], packed: PackedArgs[][], lt: (NativeLtMatmul | undefined)[][], ptrOf: (n: string) => bigint, runAll: () => void): Implementation[] {
+  private chooseImplementations(steps: DeviceStep[], packed: PackedArgs[][], lt: (NativeLtMatmul | undefined)[][], ptrOf: (n: string) => bigint): Implementation[] {
     const out: Implementation[] = [];
-    const candidates: [number, number][] = [];
-    steps.forEach((s, i) => s.launches.forEach((l, j) => l.library && candidates.push([i, j])));
+    const candidates = steps.flatMap((s, i) => s.launches.map((l, j) => (l.library ? [i, j] : undefined)).filter((x): x is number[] => !!x));
     if (candidates.length === 0) return out;
     const lib = cublasLtStatus();
     if (this.gemmLibrary === 'off' || !lib.available) {
       for (const [i, j] of candidates) out.push({ step: steps[i].label, kernel: steps[i].launches[j].kernel.name, chosen: 'kernel', note: this.gemmLibrary === 'off' ? 'library use is off' : `cuBLASLt unavailable: ${lib.reason}` });
       return out;
     }
-    runAll();
-    this.stream.synchronize();
     const start = Event.create();
     const end = Event.create();
     const time = (f: () => void): number => {
@@ -386,52 +384,61 @@ export class DeviceExecutor {
         end.synchronize();
         t.push(Event.elapsedMs(start, end));
       }
-      return t.sort((a, b) => a - b)[2];
+      return t.sort((x, y) => x - y)[2];
+    };
+    const launch = (i: number, k: number) => {
+      const lk = steps[i].launches[k];
+      this.kernels.get(lk.kernel.name).launch({ grid: lk.grid, block: lk.block, sharedBytes: lk.sharedBytes, stream: this.stream, args: packed[i][k] });
     };
     try {
-      for (const [i, j] of candidates) {
-        const s = steps[i];
-        const l = s.launches[j];
-        const g = l.library!;
-        const entry: Implementation = { step: s.label, kernel: l.kernel.name, chosen: 'kernel' };
-        out.push(entry);
-        const kernelOnly = () => {
-          for (let k = j; k < j + g.replaces; k++) {
-            const lk = s.launches[k];
-            this.kernels.get(lk.kernel.name).launch({ grid: lk.grid, block: lk.block, sharedBytes: lk.sharedBytes, stream: this.stream, args: packed[i][k] });
+      steps.forEach((s, i) => {
+        for (let j = 0; j < s.launches.length; j++) {
+          const l = s.launches[j];
+          const g = l.library;
+          if (!g) {
+            launch(i, j);
+            continue;
           }
-        };
-        let call: NativeLtMatmul;
-        try {
-          call = this.ltCall(s, j, g, ptrOf);
-        } catch (e) {
-          entry.note = (e as Error).message;
-          continue;
+          const j0 = j;
+          const kernelOnly = () => {
+            for (let k = j0; k < j0 + g.replaces; k++) launch(i, k);
+          };
+          j += g.replaces - 1;
+          const entry: Implementation = { step: s.label, kernel: l.kernel.name, chosen: 'kernel' };
+          out.push(entry);
+          let call: NativeLtMatmul;
+          try {
+            call = this.ltCall(s, j0, g, ptrOf);
+          } catch (e) {
+            entry.note = (e as Error).message;
+            kernelOnly();
+            continue;
+          }
+          entry.kernelMs = time(kernelOnly);
+          const sampleBytes = Math.min(g.M, 16) * g.ldc * 2;
+          const kernelOut = this.sample(call.d, sampleBytes, g.dtype);
+          try {
+            entry.libraryMs = time(() => ltMatmul(this.stream, call));
+          } catch (e) {
+            entry.note = `cuBLASLt refused: ${(e as Error).message}`;
+            this.stream.synchronize();
+            kernelOnly();
+            continue;
+          }
+          const err = relL2(this.sample(call.d, sampleBytes, g.dtype), kernelOut);
+          if (!(err <= 2e-2)) {
+            entry.note = `cuBLASLt result differs from the kernel's (rel L2 ${err.toExponential(2)})`;
+            kernelOnly();
+            continue;
+          }
+          if (this.gemmLibrary === 'cublaslt' || entry.libraryMs < entry.kernelMs) {
+            entry.chosen = 'cublasLt';
+            lt[i][j0] = call;
+          } else {
+            kernelOnly();
+          }
         }
-        entry.kernelMs = time(kernelOnly);
-        const sampleBytes = Math.min(g.M, 16) * g.ldc * 2;
-        const kernelOut = this.sample(call.d, sampleBytes, g.dtype);
-        try {
-          entry.libraryMs = time(() => ltMatmul(this.stream, call));
-        } catch (e) {
-          entry.note = `cuBLASLt refused: ${(e as Error).message}`;
-          this.stream.synchronize();
-          continue;
-        }
-        const libOut = this.sample(call.d, sampleBytes, g.dtype);
-        const err = relL2(libOut, kernelOut);
-        if (!(err <= 2e-2)) {
-          entry.note = `cuBLASLt result differs from the kernel's (rel L2 ${err.toExponential(2)})`;
-          kernelOnly();
-          continue;
-        }
-        if (this.gemmLibrary === 'cublaslt' || entry.libraryMs < entry.kernelMs) {
-          entry.chosen = 'cublasLt';
-          lt[i][j] = call;
-        } else {
-          kernelOnly();
-        }
-      }
+      });
       this.stream.synchronize();
     } finally {
       start.dispose();
