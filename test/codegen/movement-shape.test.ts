@@ -333,3 +333,44 @@ describe('Split in one launch', () => {
     expect(l.launches.length).toBe(9);
   });
 });
+
+describe('copy kernels move 8-byte units when the innermost run allows', () => {
+  // host simulation of a move_copy launch: dst[dbase + Σ c·ds] = src[sbase + Σ c·ss], in units of `unit` bytes
+  const simulate = (l: { args: unknown[] }, unit: number, rank: number, src: Uint8Array, dst: Uint8Array) => {
+    const v = (i: number) => Number((l.args[i] as { value: bigint }).value);
+    const n = v(2);
+    const dims = Array.from({ length: rank }, (_, k) => v(3 + k));
+    const ss = Array.from({ length: rank }, (_, k) => v(3 + rank + k));
+    const ds = Array.from({ length: rank }, (_, k) => v(3 + 2 * rank + k));
+    const sb = v(3 + 3 * rank), db = v(4 + 3 * rank);
+    for (let i = 0; i < n; i++) {
+      let rem = i, so = 0, dO = 0;
+      for (let k = rank - 1; k >= 0; k--) { const c = rem % dims[k]; rem = Math.floor(rem / dims[k]); so += c * ss[k]; dO += c * ds[k]; }
+      dst.set(src.subarray((sb + so) * unit, (sb + so + 1) * unit), (db + dO) * unit);
+    }
+  };
+  for (const [shape, perm, wide] of [[[2, 3, 5, 8], [0, 2, 1, 3], true], [[2, 3, 5, 6], [0, 2, 1, 3], false], [[4, 6], [1, 0], false]] as [number[], number[], boolean][]) {
+    it(`Transpose fp16 [${shape}] perm [${perm}] (${wide ? '8-byte units' : 'element units'})`, () => {
+      const node = new Node({ op: 'Transpose', inputs: ['x'], outputs: ['y'], attrs: { perm: { type: 'ints', value: perm.map(BigInt) } } });
+      const outShape = perm.map((p) => shape[p]);
+      const l = getLowering('Transpose')!.lower({ node, inputs: [{ dtype: 'float16', shape }], outputs: [{ dtype: 'float16', shape: outShape }], hostValue: () => undefined });
+      expect(l.launches).toHaveLength(1);
+      const unit = wide ? 8 : 2;
+      expect(l.launches[0].kernel.params.find((p) => p.name === 'src')?.elem).toBe(wide ? 'unsigned long long' : 'unsigned short');
+      const n = shape.reduce((a, b) => a * b, 1);
+      const src = new Uint8Array(n * 2).map((_, i) => (i * 37 + 11) & 255);
+      const dst = new Uint8Array(n * 2);
+      simulate(l.launches[0], unit, shape.length, src, dst);
+      // reference transpose on 2-byte elements
+      const inS = shape.map((_, k) => shape.slice(k + 1).reduce((a, b) => a * b, 1));
+      const want = new Uint8Array(n * 2);
+      for (let o = 0; o < n; o++) {
+        let rem = o, si = 0;
+        for (let k = shape.length - 1; k >= 0; k--) { const c = rem % outShape[k]; rem = Math.floor(rem / outShape[k]); si += c * inS[perm[k]]; }
+        want.set(src.subarray(si * 2, si * 2 + 2), o * 2);
+      }
+      expect(Buffer.from(dst).equals(Buffer.from(want))).toBe(true);
+      expect((l.variants ?? []).length).toBe(1); // the other width is listed
+    });
+  }
+});

@@ -201,9 +201,40 @@ interface CopyBox {
 }
 
 /** One copy launch from input `inp` to output `out` (undefined when the box is empty). */
-function copyLaunch(bytes: number, inp: number, out: number, box: CopyBox): Launch | undefined {
+/** widest unit (bytes) the copy kernel moves per thread when the innermost run allows it */
+const COPY_WIDE = 8;
+
+/**
+ * The box in `unit`-byte elements, when its innermost axis is contiguous on both sides and every extent,
+ * stride and base of it is a whole number of units (so one thread moves `unit` bytes); else undefined.
+ */
+function widened(bytes: number, box: CopyBox, unit: number): CopyBox | undefined {
+  const r = box.dims.length;
+  if (r === 0 || unit <= bytes || box.srcStrides[r - 1] !== 1 || box.dstStrides[r - 1] !== 1) return undefined;
+  const f = unit / bytes;
+  const whole = (v: number) => v % f === 0;
+  if (!whole(box.dims[r - 1]) || !whole(box.srcBase ?? 0) || !whole(box.dstBase ?? 0)) return undefined;
+  if (!box.srcStrides.slice(0, -1).every(whole) || !box.dstStrides.slice(0, -1).every(whole)) return undefined;
+  const div = (v: number, k: number) => (k === r - 1 ? 1 : v / f);
+  return {
+    dims: box.dims.map((d, k) => (k === r - 1 ? d / f : d)),
+    srcStrides: box.srcStrides.map(div),
+    dstStrides: box.dstStrides.map(div),
+    srcBase: (box.srcBase ?? 0) / f,
+    dstBase: (box.dstBase ?? 0) / f,
+  };
+}
+
+/** Every kernel a copy of this element width and rank may launch (listed as variants). */
+function copyKernels(bytes: number, rank: number): KernelSource[] {
+  return bytes < COPY_WIDE ? [copyKernel(bytes, rank), copyKernel(COPY_WIDE, rank)] : [copyKernel(bytes, rank)];
+}
+
+function copyLaunch(bytes: number, inp: number, out: number, box0: CopyBox): Launch | undefined {
+  const wide = widened(bytes, box0, COPY_WIDE);
+  const box = wide ?? box0;
   const n = elementCount(box.dims);
-  const kernel = copyKernel(bytes, box.dims.length);
+  const kernel = copyKernel(wide ? COPY_WIDE : bytes, box.dims.length);
   if (n === 0) return undefined;
   return {
     kernel, ...grid1d(n),
@@ -214,10 +245,16 @@ function copyLaunch(bytes: number, inp: number, out: number, box: CopyBox): Laun
   };
 }
 
-/** A gather into contiguous output `out`: out[c] = in[base + Σ c_k·strides_k]; kernel always listed. */
+/** Copy launches plus, as variants, the copy kernels of this width and rank they did not launch. */
+function copies(bytes: number, rank: number, launches: Launch[]): Lowered {
+  const used = new Set(launches.map((l) => l.kernel.name));
+  return { launches, variants: copyKernels(bytes, rank).filter((k) => !used.has(k.name)) };
+}
+
+/** A gather into contiguous output `out`: out[c] = in[base + Σ c_k·strides_k]; kernels always listed. */
 function gather(ctx: LowerContext, bytes: number, dims: readonly number[], srcStrides: readonly number[], srcBase = 0, out = 0): Lowered {
   const l = copyLaunch(bytes, 0, out, { dims, srcStrides, dstStrides: contiguousStrides(dims), srcBase });
-  return l ? { launches: [l] } : { launches: [], variants: [copyKernel(bytes, dims.length)] };
+  return copies(bytes, dims.length, l ? [l] : []);
 }
 
 function viewLowering(hostInputs?: number[]): { hostInputs?: number[]; lower(ctx: LowerContext): Lowered } {
@@ -288,7 +325,7 @@ function lowerConcat(ctx: LowerContext): Lowered {
     off += x.shape[axis];
   });
   if (off !== out.shape[axis]) unsupported(`Concat: inputs sum to ${off} on axis ${axis}, output has ${out.shape[axis]}`);
-  return launches.length ? { launches } : { launches, variants: [copyKernel(bytes, r)] };
+  return copies(bytes, r, launches);
 }
 
 /** most outputs one Split launch writes (more: one copy launch per output) */
@@ -353,7 +390,7 @@ function lowerSplit(ctx: LowerContext): Lowered {
       const l = copyLaunch(bytes, 0, sg.k, { dims: o.shape, srcStrides: inS, dstStrides: contiguousStrides(o.shape), srcBase: sg.start * inS[axis] });
       if (l) launches.push(l);
     }
-    return launches.length ? { launches } : { launches, variants: [copyKernel(bytes, r)] };
+    return copies(bytes, r, launches);
   }
   // one launch for all outputs: rows of `outer`, columns in U-byte units
   const outer = x.shape.slice(0, axis).reduce((a, d) => a * d, 1);
@@ -440,7 +477,7 @@ function lowerTile(ctx: LowerContext): Lowered {
   }
   const bytes = dt(x.dtype).bytes;
   const l = copyLaunch(bytes, 0, 0, { dims, srcStrides: ss, dstStrides: ds });
-  return l ? { launches: [l] } : { launches: [], variants: [copyKernel(bytes, 2 * r)] };
+  return copies(bytes, 2 * r, l ? [l] : []);
 }
 
 /** A pad launch from per-axis before/after (negative = crop). Checks the mode has data to remap. */
