@@ -14,6 +14,8 @@
  *    of exported linear layers; the data order is the same, so the epilogue indexes it as [M, N]).
  *    → one unit: y = act(A·B (+ bias)) (+ res), one GEMM launch (main + reduce for split-K) whose epilogue does
  *    the rest (gemm-tc.ts on tensor cores; matmul.ts's SIMT kernels take the same epilogue).
+ *    Conv (fp16/bf16, group 1) likewise takes Relu, Add(residual) or Add(residual) then Relu into its
+ *    implicit-GEMM epilogue (conv-igemm.ts).
  * 2. Add + normalization: s = Add(x, r); y = LayerNormalization | RMSNormalization(s) → one norm launch
  *    that computes s on the fly and writes y and, when s is read later (the residual stream), s too.
  *
@@ -44,6 +46,8 @@ export interface GemmEpilogueFusion {
   residualIndex?: number;
   /** the unit's output (the last member's) */
   output: string;
+  /** Conv anchors: the activation comes after the residual Add (relu(conv + bias + residual)) */
+  actAfterResidual?: boolean;
 }
 
 /** A residual Add and the normalization reading it. */
@@ -220,6 +224,53 @@ function matchGemm(c: Ctx, anchor: Node): GemmEpilogueFusion | string {
   return f;
 }
 
+/**
+ * The epilogue chain of an fp16/bf16 Conv (implicit GEMM, conv-igemm.ts): Relu, Add(residual), or
+ * Add(residual) then Relu (the ResNet block ending), the residual of the output's shape. A reason when
+ * nothing follows it that can be fused.
+ */
+function matchConv(c: Ctx, anchor: Node): GemmEpilogueFusion | string {
+  const out = anchor.outputs[0];
+  const ot = out ? tensorType(c.g, out) : undefined;
+  if (!ot || !ot.shape) return 'the convolution has no known type';
+  if (ot.dtype !== 'float16' && ot.dtype !== 'bfloat16') return `dtype ${ot.dtype} (the fused convolution is fp16/bf16)`;
+  if (anchor.int('group', 1) !== 1) return 'a grouped convolution';
+  const f: GemmEpilogueFusion = { anchor, nodes: [anchor], act: 'none', inputs: [...anchor.inputs], output: out };
+  while (f.inputs.length < 3) f.inputs.push('');
+  let cur = out;
+  let stop = '';
+  for (;;) {
+    const why = internalReject(c, cur);
+    if (why) { stop = why; break; }
+    const next = c.consumers.get(cur)![0];
+    if (c.claimed.has(next)) { stop = `${next.label} is already fused`; break; }
+    if ((c.index.get(next) ?? -1) < (c.index.get(f.nodes[f.nodes.length - 1]) ?? 0)) { stop = `${next.label} comes before its operand`; break; }
+    const nt = tensorType(c.g, next.outputs[0] ?? '');
+    if (!nt || nt.dtype !== ot.dtype) { stop = `${next.label}'s output type differs`; break; }
+    if (isAdd(next) && !f.residual && f.act === 'none') {
+      const other = next.inputs[next.inputs[0] === cur ? 1 : 0];
+      if (!other || other === cur) { stop = `${next.label} adds the convolution to itself`; break; }
+      const r = residualReject(tensorType(c.g, other)?.shape, ot.shape);
+      if (r) { stop = `${next.label}: ${r}`; break; }
+      f.residual = { node: next, value: other };
+    } else if (next.op === 'Relu' && next.domain === '' && f.act === 'none') {
+      f.act = 'relu';
+      f.actNode = next;
+      if (f.residual) f.actAfterResidual = true;
+    } else {
+      stop = `${next.label}: ${next.op} is not a fusable convolution epilogue (Relu, Add of a residual)`;
+      break;
+    }
+    f.nodes.push(next);
+    cur = next.outputs[0];
+    if (f.act !== 'none') break;
+  }
+  if (f.nodes.length === 1) return `nothing to fuse after it: ${stop}`;
+  if (f.residual) { f.residualIndex = f.inputs.length; f.inputs.push(f.residual.value); }
+  f.output = cur;
+  return f;
+}
+
 /** the Add feeding normalization `norm`, fused into it, or a reason */
 function matchNorm(c: Ctx, norm: Node, producer: Map<string, Node>): NormAddFusion | string {
   const s = norm.inputs[0];
@@ -257,9 +308,9 @@ export function findFusions(g: Graph, hostValues: ReadonlySet<string>): FusionPl
   const c: Ctx = { g, index, consumers, graphOutputs: new Set(g.outputs.map((o) => o.name)), hostValues, claimed: new Set() };
   const plan: FusionPlan = { gemm: [], norm: [], notes: [] };
   for (const n of g.nodes) {
-    if (c.claimed.has(n) || n.domain !== '' || (n.op !== 'MatMul' && n.op !== 'Gemm')) continue;
+    if (c.claimed.has(n) || n.domain !== '' || (n.op !== 'MatMul' && n.op !== 'Gemm' && n.op !== 'Conv')) continue;
     if (n.outputs.length !== 1 || c.hostValues.has(n.outputs[0])) continue;
-    const m = matchGemm(c, n);
+    const m = n.op === 'Conv' ? matchConv(c, n) : matchGemm(c, n);
     if (typeof m === 'string') {
       plan.notes.push({ node: n, kind: 'gemm-epilogue', reason: m });
       continue;

@@ -24,9 +24,10 @@ import { nodeReads } from '../ref/interpreter.js';
 import type { KernelArg } from '../runtime/args.js';
 import { deviceType } from '../codegen/dtypes.js';
 import type { KernelSource } from '../codegen/kernel-ir.js';
-import { checkLaunch, getLowering, Unsupported, type ArgRef, type LibraryGemm, type Lowered, type TensorDesc, type TensorMapSpec } from '../codegen/lowering.js';
+import { checkLaunch, getLowering, Unsupported, type ArgRef, type LibraryGemm, type LowerContext, type Lowered, type TensorDesc, type TensorMapSpec } from '../codegen/lowering.js';
 import { elementwiseReject, lowerElementwiseGroup, type ElementwiseGroup } from '../codegen/ops/elementwise.js';
 import { lowerGemmWithEpilogue } from '../codegen/ops/matmul.js';
+import { lowerConvIgemm } from '../codegen/ops/conv-igemm.js';
 import { lowerNormWithPreAdd } from '../codegen/ops/norm.js';
 import '../codegen/ops/index.js';
 import { EW_TABLE } from '../codegen/ops/ew-table.js';
@@ -420,7 +421,7 @@ export class Planner {
     }
     let lowered: Lowered;
     try {
-      lowered = lowerGemmWithEpilogue({
+      const ctx: LowerContext = {
         node: f.anchor, arch: this.input.arch,
         inputs: f.inputs.map((v) => (v ? types.get(v) : undefined)),
         outputs: [out],
@@ -428,7 +429,10 @@ export class Planner {
           const v = f.inputs[i] ? this.plan.values.get(f.inputs[i]) : undefined;
           return v?.host instanceof Tensor ? v.host : undefined;
         },
-      }, { act: f.act, bias: f.biasIndex, residual: f.residualIndex });
+      };
+      lowered = f.anchor.op === 'Conv'
+        ? lowerConvIgemm(ctx, { act: f.act === 'relu' ? 'relu' : 'none', residualInput: f.residualIndex, actAfterResidual: !!f.actAfterResidual })
+        : lowerGemmWithEpilogue(ctx, { act: f.act, bias: f.biasIndex, residual: f.residualIndex });
     } catch (e) {
       if (e instanceof Unsupported) {
         this.splitUnit(f.nodes);

@@ -204,6 +204,29 @@ describe('exporter fixtures (fp16)', () => {
   }
 });
 
+describe('Conv epilogues (fp16 ResNet-18 fixture)', () => {
+  it('takes Relu, the residual Add, and Add then Relu into the implicit-GEMM convolutions; fp32 keeps them apart', () => {
+    const file = path.join(FIXTURES, 'resnet18_dynamo', 'model.onnx');
+    const e = new Engine(loadModel(file), { precision: 'fp16' });
+    const conv = fusedUnits(e, 'gemm-epilogue').filter((u) => u.kind === 'gemm-epilogue' && u.fused.anchor.op === 'Conv');
+    const shapes = conv.map((u) => opsOf(u).join('+'));
+    expect(shapes).toContain('Conv+Relu');
+    expect(shapes).toContain('Conv+Add+Relu');
+    const withRes = conv.find((u) => u.kind === 'gemm-epilogue' && u.fused.residual);
+    expect(withRes && withRes.kind === 'gemm-epilogue' && withRes.fused.actAfterResidual).toBe(true);
+    const sets = [1, 3].map((batch) => {
+      const p = e.planFor(feedsAt(e, { batch }));
+      const fused = deviceSteps(p.plan!.steps).filter((st) => /\(\d+ fused\)$/.test(st.label));
+      expect(fused.length).toBe(conv.length);
+      for (const st of fused) expect(st.launches.some((l) => l.kernel.family === 'conv_igemm' || l.kernel.family === 'conv_igemm_splitk')).toBe(true);
+      return kernelSet(e, feedsAt(e, { batch }));
+    });
+    expect(sets[1]).toEqual(sets[0]);
+    const e32 = new Engine(loadModel(file), { precision: 'fp32' });
+    expect(fusedUnits(e32, 'gemm-epilogue').filter((u) => u.kind === 'gemm-epilogue' && u.fused.anchor.op === 'Conv')).toEqual([]);
+  });
+});
+
 describe('nvcc', () => {
   it.skipIf(!nvccPath())('the kernels of fused steps compile', async () => {
     const ks = new Map<string, KernelSource>();
