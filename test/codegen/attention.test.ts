@@ -259,6 +259,13 @@ describe('Attention on sm_90a: the wgmma flash kernel for unmasked prefill', () 
     expect([...names(pre)].sort()).toEqual([...names(dec)].sort());
     for (const l of pre.launches) expect(checkLaunch(l, { inputs: 3, outputs: 1, scratch: pre.scratch?.length ?? 0 })).toEqual([]);
   });
+  it('takes a boolean key-padding mask (the exported GPT-2/BERT form)', () => {
+    const node = new Node({ op: 'Attention', inputs: ['q', 'k', 'v', 'm'], outputs: ['y'], attrs: { is_causal: int(1) } });
+    const d: TensorDesc = { dtype: f16, shape: [2, 12, 512, 64] };
+    const l = getLowering('Attention')!.lower({ node, inputs: [d, d, d, { dtype: 'bool', shape: [2, 1, 1, 512] }], outputs: [d], hostValue: () => undefined, arch: 90 });
+    expect(l.launches.map((x) => x.kernel.family)).toEqual(['flash_wgmma']);
+    for (const x of l.launches) expect(checkLaunch(x, { inputs: 4, outputs: 1, scratch: l.scratch?.length ?? 0 })).toEqual([]);
+  });
   it('never uses it without a known sm_90 target', () => {
     for (const arch of [undefined, 80, 100]) {
       const l = lowerAt(512, arch);

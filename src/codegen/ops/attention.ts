@@ -462,11 +462,11 @@ function lowerAttention(ctx: LowerContext): Lowered {
       scratchBase: scratch.length,
     };
     if (flashAttentionApplies(problem).ok) {
-      // on sm_90a, prefill (at least one 64-row query block) without a mask runs the wgmma kernel
-      // (flash-wgmma.ts); decode and masked problems keep the FA2 kernel (split-KV, masks)
+      // on sm_90a, prefill (at least one 64-row query block) runs the wgmma kernel (flash-wgmma.ts), masks
+      // included; decode keeps the FA2 kernel (split-KV)
       const fa2 = launchFlashAttention(problem);
       const wgmmaKinds = ctx.arch === 90 && FLASH_WGMMA_HEAD_DIMS.includes(D as FlashWgmmaHeadDim) && D === Dv
-        ? flashWgmmaVariants({ dtype: qd.dtype, headDim: D as FlashWgmmaHeadDim, causal, softcap: softcapV > 0 })
+        ? flashWgmmaVariants({ dtype: qd.dtype, headDim: D as FlashWgmmaHeadDim, causal, softcap: softcapV > 0, mask: maskD?.dtype })
         : [];
       const useWgmma = wgmmaKinds.length > 0 && Sq >= 64 && flashWgmmaApplies(problem, ctx.arch).ok;
       const plan = useWgmma ? launchFlashWgmma(problem) : fa2;

@@ -3,9 +3,10 @@
  * float16 / bfloat16, head dims 64 and 128. Same semantics, operands and argument conventions as the
  * main kernel of flash-attention.ts (FlashProblem): per batch b, query head h (kv head h / grp), query row
  * i, key j < Skv: s = (Q_i·K_j)·scale (softcap·tanh(s/softcap) when on); causal: keys j > i + coff masked;
+ * s += mask (bool: -inf where false; float: added; keys j >= mT: -inf; as the FA2 kernel);
  * p = softmax_j(s) (a fully masked row gives zeros); O_i = Σ p_j V_j.
  *
- * Kernel `flash_wgmma` (one per dtype × head dim × causal × softcap × tile):
+ * Kernel `flash_wgmma` (one per dtype × head dim × causal × softcap × mask dtype × tile):
  * - grid (q blocks, Hq, B); a CTA owns BM = 64·wgs query rows of one (b, h); consumer warpgroup w owns
  *   rows [64w, 64w + 64). Heavy (late) q blocks launch first.
  * - shared memory (1024-byte aligned; every tile in the wgmma 128-byte-swizzle canonical layout:
@@ -26,15 +27,26 @@
  *   waited for before the barrier).
  * - causal: tiles right of the block's last row are never loaded; masking only on the tiles that need it
  *   (the last tile, and the tiles crossing the diagonal of the warpgroup's rows).
- * Not handled (flashWgmmaApplies says no; the FA2 kernel keeps serving them): attention masks, head dims
- * other than 64/128, value head dim ≠ D, strides not multiples of 8 elements, split-KV decode.
+ * - attention mask (cfg.mask: bool / float16 / bfloat16 / float32 elements, [B, Hq, Sq, mT] by strides with 0
+ *   for broadcast dims, FA2's arguments): the thread's accumulator fragment is (rows r0, r0 + 8) × columns
+ *   8n + 2·tig + {0, 1}, so each thread reads 2 adjacent mask elements per (row, n) with one 16/32/64-bit
+ *   load (scalar loads with the j < mT test on a tile crossing mT or when strides / the base are odd).
+ *   The loads of tile t are issued right after its S MMAs (into registers), before the wgmma wait, so
+ *   their latency hides behind the MMAs; the mask is applied to the fp32 scores before the online softmax.
+ *   Without a mask the kernel text is the unmasked kernel's, byte for byte.
+ * Not handled (flashWgmmaApplies says no; the FA2 kernel keeps serving them): head dims other than
+ * 64/128, value head dim ≠ D, strides not multiples of 8 elements, split-KV decode.
  */
+import type { DType } from '../../ir/dtype.js';
 import { KernelBuilder, type KernelSource } from '../kernel-ir.js';
 import { a64, af32, type ArgRef, type Launch } from '../lowering.js';
 import type { FlashLaunchPlan, FlashProblem } from './flash-attention.js';
 
 export type FlashWgmmaDType = 'float16' | 'bfloat16';
 export type FlashWgmmaHeadDim = 64 | 128;
+/** element type of the attention mask (bool: keep where true; float: added to the scaled scores) */
+export type FlashWgmmaMaskDtype = 'bool' | 'float16' | 'bfloat16' | 'float32';
+export const FLASH_WGMMA_MASK_DTYPES: readonly FlashWgmmaMaskDtype[] = ['bool', 'float16', 'bfloat16', 'float32'];
 
 export interface FlashWgmmaTile {
   /** consumer warpgroups: BM = 64 · wgs query rows per CTA */
@@ -50,6 +62,8 @@ export interface FlashWgmmaConfig {
   headDim: FlashWgmmaHeadDim;
   causal: boolean;
   softcap: boolean;
+  /** attention-mask element type; absent: no mask (the unmasked kernel text) */
+  mask?: FlashWgmmaMaskDtype;
   tile: FlashWgmmaTile;
 }
 
@@ -73,15 +87,26 @@ export function validFlashWgmmaTile(t: FlashWgmmaTile, D: number): { ok: boolean
   return { ok: true };
 }
 
-/** the tile the heuristic picks */
+/**
+ * The tile the heuristic picks (H100 sweep, fp16, causal and not): short queries (D = 64: Sq <= 512, the
+ * GPT-2 / BERT shapes; D = 128: Sq <= 256) one warpgroup with 64-key tiles (small CTAs, several per SM,
+ * twice the CTAs: B8 H12 S512 D64 causal 22.1 us vs 26.2 us for w2n128, B32 H12 S128 12.3 vs 15.1, masked
+ * 28 vs 33 / 14 vs 16); longer D = 64: two warpgroups with 64-key tiles (S 1024-4096: 336-351 TFLOP/s vs
+ * 265-285 for w2n128s4); longer D = 128: two warpgroups with 128-key tiles.
+ */
 export function heuristicFlashWgmmaTile(Sq: number, D: number): FlashWgmmaTile {
-  const wgs = Sq <= 64 ? 1 : 2;
-  return D === 64 ? { wgs, bn: 128, stages: 4 } : { wgs, bn: 128, stages: 3 };
+  if (Sq <= (D === 64 ? 512 : 256)) return { wgs: 1, bn: 64, stages: 3 };
+  return D === 64 ? { wgs: 2, bn: 64, stages: 3 } : { wgs: 2, bn: 128, stages: 3 };
 }
 
 /** every tile heuristicFlashWgmmaTile can return for head dim D */
 export function heuristicFlashWgmmaTiles(D: number): FlashWgmmaTile[] {
-  return [heuristicFlashWgmmaTile(2048, D), heuristicFlashWgmmaTile(1, D)];
+  const out: FlashWgmmaTile[] = [];
+  for (const Sq of [1 << 20, 1]) {
+    const t = heuristicFlashWgmmaTile(Sq, D);
+    if (!out.some((x) => x.wgs === t.wgs && x.bn === t.bn && x.stages === t.stages)) out.push(t);
+  }
+  return out;
 }
 
 const PTX = `__device__ __forceinline__ unsigned chm_fw_smem(const void* p) {
@@ -139,18 +164,25 @@ export function flashWgmmaKernel(cfg: FlashWgmmaConfig): KernelSource {
   const CH = D / 8; // 16-byte chunks per row
   const qBytes = BM * D * 2, kvBytes = BN * D * 2, pairBytes = 2 * kvBytes;
   const softcap = cfg.softcap;
+  const md = cfg.mask;
+  if (md !== undefined && !FLASH_WGMMA_MASK_DTYPES.includes(md)) throw new Error(`flashWgmmaKernel: mask dtype ${md}`);
+  const floatMask = md !== undefined && md !== 'bool';
 
   const b = new KernelBuilder('flash_wgmma', THREADS);
   b.helpers(PTX).helpers(mmaHelpers(BN, D, ty));
   const q = b.input('q', 'unsigned short');
   const k = b.input('k', 'unsigned short');
   const vv = b.input('v', 'unsigned short');
+  // mask element (storage) type, the packed pair of a thread's two adjacent columns, the masked pair value
+  const mElem = md === 'bool' ? 'unsigned char' : md === 'float32' ? 'float' : 'unsigned short';
+  const mask = md !== undefined ? b.input('mask', mElem) : '';
   const o = b.output('o', 'unsigned short');
   const [, Sq, Skv, grp] = ['Hq', 'Sq', 'Skv', 'grp'].map((n) => b.i64(n));
   const [qb, qh, qs] = ['qb', 'qh', 'qs'].map((n) => b.i64(n));
   const [kb, kh, ks] = ['kb', 'kh', 'ks'].map((n) => b.i64(n));
   const [vb, vh, vs] = ['vb', 'vh', 'vs'].map((n) => b.i64(n));
   const [ob, oh, os] = ['ob', 'oh', 'os'].map((n) => b.i64(n));
+  const [mb, mh, mi, mT] = md !== undefined ? ['mb', 'mh', 'mi', 'mT'].map((n) => b.i64(n)) : ['', '', '', ''];
   const coff = b.i64('coff');
   const scale = b.f32('scale');
   const cap = softcap ? b.f32('softcap') : '';
@@ -176,8 +208,20 @@ export function flashWgmmaKernel(cfg: FlashWgmmaConfig): KernelSource {
     // the warpgroup's rows: q0 + wg*64 + wq*16 + g (+8)
     `const long long r0 = q0 + wg * 64 + wq * 16 + g;`,
   );
-  if (!softcap) b.line(`const float sl2 = ${scale} * ${LOG2E}f;`);
-  else b.line(`const float capinv = ${scale} / ${cap}, capl2 = ${cap} * ${LOG2E}f;`);
+  if (!softcap && !floatMask) b.line(`const float sl2 = ${scale} * ${LOG2E}f;`);
+  else if (softcap && !floatMask) b.line(`const float capinv = ${scale} / ${cap}, capl2 = ${cap} * ${LOG2E}f;`);
+  else if (softcap) b.line(`const float capinv = ${scale} / ${cap};`);
+  if (md !== undefined) {
+    // mask rows of this thread's two fragment rows (rows past Sq read row 0, as FA2); the paired loads need
+    // even element offsets and a base aligned to the pair (uniform over the grid)
+    const pairBytes = md === 'bool' ? 2 : md === 'float32' ? 8 : 4;
+    b.line(
+      `const ${mElem}* mrp[2];`,
+      '#pragma unroll',
+      `for (int hh = 0; hh < 2; hh++) { const long long i = r0 + hh * 8; mrp[hh] = ${mask} + bb * ${mb} + h * ${mh} + (i < ${Sq} ? i : 0) * ${mi}; }`,
+      `const bool mvec = ((${mb} | ${mh} | ${mi}) & 1) == 0 && (reinterpret_cast<unsigned long long>(${mask}) & ${pairBytes - 1}ull) == 0;`,
+    );
+  }
   // loads (swizzled: row r, 16-byte chunk cc of the row → block cc>>3, chunk (cc&7) ^ (r&7))
   const swz = (rows: number) => `(unsigned)((cc >> 3) * ${rows * 128} + r * 128 + (((cc & 7) ^ (r & 7)) << 4))`;
   b.block(`for (int c = tid; c < ${BM * CH}; c += ${THREADS})`, () => {
@@ -215,6 +259,39 @@ export function flashWgmmaKernel(cfg: FlashWgmmaConfig): KernelSource {
     `const unsigned long long dK0 = chm_fw_desc(sKV, 16u, 1024u);`,
     `const unsigned long long dV0 = chm_fw_desc(sKV + ${kvBytes}u, ${BN * 128}u, 1024u);`,
   );
+  // mask values of the current tile: per fragment row hh and column block n, columns 8n + 2·tig + {0, 1}
+  if (md !== undefined) b.line(`${md === 'float32' ? 'float2' : 'unsigned'} mk[2][${BN / 8}];`);
+  const loadMask = (t: string) => {
+    if (md === undefined) return;
+    const neg = md === 'float16' ? '0xFC00u' : '0xFF80u'; // -inf
+    const vec = md === 'bool' ? '(unsigned)__ldg(reinterpret_cast<const unsigned short*>(p))'
+      : md === 'float32' ? '__ldg(reinterpret_cast<const float2*>(p))' : '__ldg(reinterpret_cast<const unsigned*>(p))';
+    const sc = md === 'bool' ? `(j < ${mT} ? (unsigned)__ldg(p) : 0u) | ((j + 1 < ${mT} ? (unsigned)__ldg(p + 1) : 0u) << 8)`
+      : md === 'float32' ? `make_float2(j < ${mT} ? __ldg(p) : -CHM_INF, j + 1 < ${mT} ? __ldg(p + 1) : -CHM_INF)`
+        : `(j < ${mT} ? (unsigned)__ldg(p) : ${neg}) | ((j + 1 < ${mT} ? (unsigned)__ldg(p + 1) : ${neg}) << 16)`;
+    b.line(`{ const long long mk0 = (long long)(${t}) * ${BN};`);
+    b.line(`  if (mvec && mk0 + ${BN} <= ${mT}) {`);
+    b.line('    #pragma unroll', `    for (int hh = 0; hh < 2; hh++) {`, '      #pragma unroll');
+    b.line(`      for (int n = 0; n < ${BN / 8}; n++) { const ${mElem}* p = mrp[hh] + mk0 + n * 8 + 2 * tig; mk[hh][n] = ${vec}; }`);
+    b.line('    }', '  } else {');
+    b.line('    #pragma unroll', `    for (int hh = 0; hh < 2; hh++) {`, '      #pragma unroll');
+    b.line(`      for (int n = 0; n < ${BN / 8}; n++) { const long long j = mk0 + n * 8 + 2 * tig; const ${mElem}* p = mrp[hh] + j; mk[hh][n] = ${sc}; }`);
+    b.line('    }', '  } }');
+  };
+  // scaled scores in the log2 domain with the mask applied (FA2's order: scale or softcap, + mask, · log2 e)
+  const applyMask = () => {
+    const f = (c: 0 | 1) => {
+      const x = `sacc[n * 4 + hh * 2 + ${c}]`;
+      if (md === 'bool') {
+        const sv = softcap ? `capl2 * tanhf(${x} * capinv)` : `${x} * sl2`;
+        return `${x} = (mk[hh][n] & ${c ? '0xff00u' : '0xffu'}) ? ${sv} : -CHM_INF;`;
+      }
+      const mv = md === 'float32' ? `mk[hh][n].${c ? 'y' : 'x'}` : `${md === 'float16' ? 'chm_h2f' : 'chm_b2f'}((unsigned short)(mk[hh][n]${c ? ' >> 16' : ' & 0xffffu'}))`;
+      const sv = softcap ? `${cap} * tanhf(${x} * capinv)` : `${x} * ${scale}`;
+      return `${x} = (${sv} + ${mv}) * ${LOG2E}f;`;
+    };
+    b.line('#pragma unroll', 'for (int hh = 0; hh < 2; hh++) {', '  #pragma unroll', `  for (int n = 0; n < ${BN / 8}; n++) { ${f(0)} ${f(1)} }`, '}');
+  };
 
   // S_t = Q·K_tᵀ (issue only)
   const issueS = (t: string) => {
@@ -240,11 +317,14 @@ export function flashWgmmaKernel(cfg: FlashWgmmaConfig): KernelSource {
   // softmax of sacc (tile t) → alpha[2], sacc = p (fp32), row max/sum updated
   const softmax = (t: string) => {
     b.line(`const long long kv0 = (long long)(${t}) * ${BN};`);
-    b.line('#pragma unroll');
-    b.block(`for (int i = 0; i < ${RS}; i++)`, () => {
-      if (softcap) b.line(`sacc[i] = capl2 * tanhf(sacc[i] * capinv);`);
-      else b.line('sacc[i] *= sl2;');
-    });
+    if (md !== undefined) applyMask();
+    else {
+      b.line('#pragma unroll');
+      b.block(`for (int i = 0; i < ${RS}; i++)`, () => {
+        if (softcap) b.line(`sacc[i] = capl2 * tanhf(sacc[i] * capinv);`);
+        else b.line('sacc[i] *= sl2;');
+      });
+    }
     const pred = [`kv0 + ${BN} > ${Skv}`];
     if (cfg.causal) pred.push(`kv0 + ${BN - 1} > q0 + wg * 64 + ${coff}`);
     b.block(`if (${pred.join(' || ')})`, () => {
@@ -290,6 +370,7 @@ export function flashWgmmaKernel(cfg: FlashWgmmaConfig): KernelSource {
     fenceS();
     b.line('chm_fw_wg_fence();');
     issueS('0');
+    loadMask('0');
     b.line('chm_fw_wg_wait<0>();');
     fenceS();
     b.block('', () => {
@@ -304,6 +385,7 @@ export function flashWgmmaKernel(cfg: FlashWgmmaConfig): KernelSource {
       b.line('chm_fw_wg_fence();');
       issueS('t');
       issuePV('(t - 1)');
+      loadMask('t');
       b.line('chm_fw_wg_wait<1>();');
       fenceS();
       b.line('float alpha[2];');
@@ -351,7 +433,9 @@ export function flashWgmmaApplies(p: FlashProblem, arch?: number): { ok: true } 
   if ((p.Dv ?? p.D) !== p.D) return no(`value head dim ${p.Dv} differs from ${p.D}`);
   if (p.Hkv <= 0 || p.Hq % p.Hkv !== 0) return no(`q heads ${p.Hq} not a multiple of kv heads ${p.Hkv}`);
   if (p.Hq > 65535 || p.B > 65535) return no('more than 65535 heads or batches');
-  if (p.mask) return no('attention mask (served by the FA2 kernel)');
+  if (p.mask && !FLASH_WGMMA_MASK_DTYPES.includes(p.mask.dtype as FlashWgmmaMaskDtype)) return no(`mask dtype ${p.mask.dtype}`);
+  if (p.mask && p.mask.dtype !== 'bool' && p.mask.dtype !== 'float32' && p.mask.dtype !== p.dtype) return no(`mask dtype ${p.mask.dtype} differs from ${p.dtype}`);
+  if (p.mask && p.mask.strides.some((s) => s < 0)) return no('negative mask strides');
   if (p.split === true) return no('split-KV requested (served by the FA2 kernel)');
   for (const [n, op] of [['Q', p.q], ['K', p.k], ['V', p.v], ['O', p.o]] as const) {
     if (op.strides.some((s) => s % 8 !== 0)) return no(`${n} strides ${op.strides.join(',')} are not multiples of 8 elements (16-byte rows)`);
@@ -363,14 +447,23 @@ export function flashWgmmaApplies(p: FlashProblem, arch?: number): { ok: true } 
 }
 
 function configOf(p: FlashProblem, tile: FlashWgmmaTile): FlashWgmmaConfig {
-  return { dtype: p.dtype as FlashWgmmaDType, headDim: p.D as FlashWgmmaHeadDim, causal: p.causal, softcap: (p.softcap ?? 0) > 0, tile };
+  return {
+    dtype: p.dtype as FlashWgmmaDType, headDim: p.D as FlashWgmmaHeadDim, causal: p.causal, softcap: (p.softcap ?? 0) > 0,
+    ...(p.mask ? { mask: p.mask.dtype as FlashWgmmaMaskDtype } : {}), tile,
+  };
 }
 
-/** Every kernel a problem of this dtype / head dim / causal / softcap may launch (heuristic tiles, plus `extra`). */
-export function flashWgmmaVariants(base: Omit<FlashWgmmaConfig, 'tile'>, extra: FlashWgmmaTile[] = []): KernelSource[] {
+/**
+ * Every kernel a problem of this dtype / head dim / causal / softcap / mask element type (`mask`: the
+ * attention mask's dtype, absent without a mask) may launch (heuristic tiles, plus `extra`).
+ */
+export function flashWgmmaVariants(base: Omit<FlashWgmmaConfig, 'tile' | 'mask'> & { mask?: DType }, extra: FlashWgmmaTile[] = []): KernelSource[] {
+  const { mask, ...rest } = base;
+  if (mask !== undefined && !FLASH_WGMMA_MASK_DTYPES.includes(mask as FlashWgmmaMaskDtype)) throw new Error(`flashWgmmaVariants: mask dtype ${mask}`);
+  const cfg: Omit<FlashWgmmaConfig, 'tile'> = { ...rest, ...(mask !== undefined ? { mask: mask as FlashWgmmaMaskDtype } : {}) };
   const out: KernelSource[] = [];
   for (const t of [...heuristicFlashWgmmaTiles(base.headDim), ...extra]) {
-    const k = flashWgmmaKernel({ ...base, tile: t });
+    const k = flashWgmmaKernel({ ...cfg, tile: t });
     if (!out.some((x) => x.name === k.name)) out.push(k);
   }
   return out;
@@ -385,14 +478,16 @@ export function launchFlashWgmma(p: FlashProblem, tile?: FlashWgmmaTile): FlashL
   if (!vt.ok) throw new Error(`launchFlashWgmma: invalid tile (${vt.reason})`);
   const cfg = configOf(p, t);
   const kern = flashWgmmaKernel(cfg);
-  const variants = flashWgmmaVariants({ dtype: cfg.dtype, headDim: cfg.headDim, causal: cfg.causal, softcap: cfg.softcap }, tile ? [tile] : [])
+  const variants = flashWgmmaVariants({ dtype: cfg.dtype, headDim: cfg.headDim, causal: cfg.causal, softcap: cfg.softcap, ...(cfg.mask ? { mask: cfg.mask } : {}) }, tile ? [tile] : [])
     .filter((k) => k.name !== kern.name);
   const launches: Launch[] = [];
   if (p.B * p.Hq * p.Sq === 0) return { launches, scratch: [], variants: [kern, ...variants] };
   const BM = 64 * t.wgs;
   const args: ArgRef[] = [
-    p.q.ref, p.k.ref, p.v.ref, p.o.ref,
-    ...[p.Hq, p.Sq, p.Skv, p.Hq / p.Hkv, ...p.q.strides, ...p.k.strides, ...p.v.strides, ...p.o.strides, p.causalOffset].map(a64),
+    p.q.ref, p.k.ref, p.v.ref, ...(p.mask ? [p.mask.ref] : []), p.o.ref,
+    ...[p.Hq, p.Sq, p.Skv, p.Hq / p.Hkv, ...p.q.strides, ...p.k.strides, ...p.v.strides, ...p.o.strides].map(a64),
+    ...(p.mask ? [...p.mask.strides, p.mask.mT].map(a64) : []),
+    a64(p.causalOffset),
     af32(p.scale),
     ...((p.softcap ?? 0) > 0 ? [af32(p.softcap!)] : []),
   ];
