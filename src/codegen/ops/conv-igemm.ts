@@ -33,12 +33,12 @@
  * depend on shapes.
  */
 import type { DType } from '../../ir/dtype.js';
-import type { KernelContext } from '../../ref/kernel.js';
-import { kernelShape, windowGeometry } from '../../ref/kernels/conv-geom.js';
 import { dt } from '../dtypes.js';
 import { KernelBuilder, type KernelSource } from '../kernel-ir.js';
 import { a64, elementCount, grid1d, unsupported, type ArgRef, type Launch, type LowerContext, type Lowered } from '../lowering.js';
-import { wprepKernel } from './conv-tc.js';
+import { convGeometry2d, unionKernels, wprepKernel, type ConvGeometry2d } from './conv-tc.js';
+import { cpAsyncChunkSrc } from './gemm-tc.js';
+import { cpAsyncHelpers, cvt16, ptxMmaM16n8k16, type CpAsyncNames } from './ptx.js';
 
 export type ConvIgemmDtype = 'float16' | 'bfloat16';
 export type ConvIgemmMode = 'gather' | 'vec';
@@ -108,29 +108,12 @@ function normEp(ep: ConvIgemmEpilogue): ConvIgemmEpilogue {
 // ---------------------------------------------------------------------------------------------------
 // kernels
 
-const IG_PTX = `__device__ __forceinline__ unsigned chm_ig_smem(const void* p) {
-  unsigned r; asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(r) : "l"(p)); return r;
-}
-__device__ __forceinline__ void chm_ig_cp16(unsigned dst, const void* src, unsigned bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void chm_ig_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N> __device__ __forceinline__ void chm_ig_wait() { asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory"); }
-__device__ __forceinline__ void chm_ig_ldsm4(unsigned* r, unsigned addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
-}
-__device__ __forceinline__ void chm_ig_ldsm4t(unsigned* r, unsigned addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
-}`;
-
-const IG_MMA = (ty: string): string => `__device__ __forceinline__ void chm_ig_mma(float* c, const unsigned* a, const unsigned* b) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.${ty}.${ty}.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-    : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}`;
+/** conv-igemm's names of the cp.async / ldmatrix helpers (part of its kernel texts) */
+const IG_NAMES: CpAsyncNames = { smem: 'chm_ig_smem', cp16: 'chm_ig_cp16', commit: 'chm_ig_commit', wait: 'chm_ig_wait', ldsm4: 'chm_ig_ldsm4', ldsm4t: 'chm_ig_ldsm4t' };
 
 /** C statements applying the epilogue to float `v` of output element `off` (row `m` bias value `bv`) */
 function epilogueLines(ep: ConvIgemmEpilogue, dtype: ConvIgemmDtype, v: string, off: string, bv: string): string {
-  const load = dtype === 'float16' ? 'chm_h2f' : 'chm_b2f';
+  const { load } = cvt16(dtype);
   const act = ep.act === 'relu' ? `${v} = fmaxf(${v}, 0.0f);` : '';
   const res = ep.residual ? `${v} += ${load}(res[${off}]);` : '';
   const parts = [ep.bias ? `${v} += ${bv};` : '', ...(ep.actAfterResidual ? [res, act] : [act, res])];
@@ -150,12 +133,10 @@ export function convIgemmKernel(cfg: ConvIgemmConfig): KernelSource {
   const RPT = igRowsPerThread(tile);
   const CPRB = BN / 8;
   const A_B = aBytes(tile), B_B = bBytes(tile, mode);
-  const mty = dtype === 'float16' ? 'f16' : 'bf16';
-  const load = dtype === 'float16' ? 'chm_h2f' : 'chm_b2f';
-  const store = dtype === 'float16' ? 'chm_f2h' : 'chm_f2b';
+  const { ty: mty, load, store } = cvt16(dtype);
 
   const b = new KernelBuilder(split ? 'conv_igemm_splitk' : 'conv_igemm', T);
-  b.helpers(IG_PTX).helpers(IG_MMA(mty));
+  b.helpers(cpAsyncHelpers(IG_NAMES)).helpers(ptxMmaM16n8k16('chm_ig_mma', mty));
   b.input('x', 'unsigned short');
   b.input('w', 'unsigned short');
   if (!split && ep.bias) b.input('bias', 'unsigned short');
@@ -193,10 +174,7 @@ export function convIgemmKernel(cfg: ConvIgemmConfig): KernelSource {
     `  for (int it = 0; it < ${aIters}; it++) {`,
     `    const int ch = tid + it * ${T};`,
     '    const int r = ch >> 2, c = ch & 3;',
-    '    const long long gr = m0 + r, gk = k0 + c * 8;',
-    '    const long long rem = gr < M ? kEnd - gk : 0;',
-    '    const unsigned bytes = rem <= 0 ? 0u : rem >= 8 ? 16u : (unsigned)(rem * 2);',
-    '    const unsigned short* src = bytes ? w + gr * lda + gk : w;',
+    ...cpAsyncChunkSrc(true, 'w', 'lda', 'm0', 'M').map((l) => '    ' + l),
     `    chm_ig_cp16(sAb + (unsigned)((st * ${BM * BK} + r * ${BK} + ((c ^ ((r >> 1) & 3)) << 3)) * 2), src, bytes);`,
     '  }',
     '};',
@@ -369,7 +347,7 @@ export function convIgemmKernel(cfg: ConvIgemmConfig): KernelSource {
 /** Split-K reduce: y[i] = epilogue(Σ_s ws[s·total + i]) over Y's NCHW elements, splits summed in order. */
 export function convIgemmReduceKernel(dtype: ConvIgemmDtype, ep0: ConvIgemmEpilogue): KernelSource {
   const ep = normEp(ep0);
-  const load = dtype === 'float16' ? 'chm_h2f' : 'chm_b2f';
+  const { load } = cvt16(dtype);
   const b = new KernelBuilder('conv_igemm_reduce', 256);
   b.input('ws', 'float');
   if (ep.bias) b.input('bias', 'unsigned short');
@@ -451,11 +429,7 @@ export function chooseIgemmTile(M: number, Ncols: number, Kred: number, residual
 // plan
 
 /** 2-D conv geometry (1-D convs lifted with H = P = R = 1) */
-export interface ConvIgemmGeometry {
-  N: number; C: number; H: number; W: number;
-  M: number; P: number; Q: number; R: number; S: number;
-  sh: number; sw: number; dh: number; dw: number; ph: number; pw: number;
-}
+export type ConvIgemmGeometry = ConvGeometry2d;
 
 export interface ConvIgemmRefs { x: ArgRef; w: ArgRef; bias?: ArgRef; residual?: ArgRef; y: ArgRef }
 
@@ -550,26 +524,6 @@ export function planConvIgemm(dtype: ConvIgemmDtype, g: ConvIgemmGeometry, ep0: 
 // ---------------------------------------------------------------------------------------------------
 // node entry points
 
-function geometryOf(ctx: LowerContext): ConvIgemmGeometry {
-  const node = ctx.node;
-  const X = ctx.inputs[0]!, Wt = ctx.inputs[1]!;
-  const fail = (message: string, field?: string): never => unsupported(`${node.op}: ${message}${field ? ` (${field})` : ''}`);
-  const kctx: KernelContext = {
-    node, opset: 0, inputs: [],
-    input: () => fail('no tensors at plan time'),
-    optionalInput: () => undefined,
-    runSubgraph: () => fail('no subgraphs at plan time'),
-    fail,
-  };
-  const inSp = X.shape.slice(2);
-  const geom = windowGeometry(kctx, inSp, kernelShape(kctx, Wt.shape.slice(2)));
-  const one = X.shape.length === 3;
-  const lift = (v: readonly number[], o: number): [number, number] => (one ? [o, v[0]] : [v[0], v[1]]);
-  const [H, W] = lift(inSp, 1), [P, Q] = lift(geom.out, 1), [R, S] = lift(geom.kernel, 1);
-  const [sh, sw] = lift(geom.strides, 1), [dh, dw] = lift(geom.dilations, 1), [ph, pw] = lift(geom.padsBegin, 0);
-  return { N: X.shape[0], C: X.shape[1], H, W, M: Wt.shape[0], P, Q, R, S, sh, sw, dh, dw, ph, pw };
-}
-
 /** why the node's attributes/types do not qualify for this path, or undefined when they do */
 function attrReject(ctx: LowerContext): string | undefined {
   const X = ctx.inputs[0], Wt = ctx.inputs[1], B = ctx.inputs[2];
@@ -597,7 +551,7 @@ export function lowerConvIgemm(ctx: LowerContext, opts: { act: 'none' | 'relu'; 
   if (rej) return unsupported(`Conv (implicit GEMM): ${rej}`);
   const X = ctx.inputs[0]!;
   const dtype = X.dtype as ConvIgemmDtype;
-  const g = geometryOf(ctx);
+  const g = convGeometry2d(ctx);
   const outShape = X.shape.length === 3 ? [g.N, g.M, g.Q] : [g.N, g.M, g.P, g.Q];
   const y = ctx.outputs[0];
   if (y.shape.length !== outShape.length || y.shape.some((d, i) => d !== outShape[i])) unsupported(`Conv: output [${y.shape.join(',')}] differs from the computed [${outShape.join(',')}]`);
@@ -618,12 +572,6 @@ export function lowerConvIgemm(ctx: LowerContext, opts: { act: 'none' | 'relu'; 
   return { ...plan.lowered, variants: all.filter((k) => !launched.has(k.name)) };
 }
 
-const unionKernels = (...lists: readonly KernelSource[][]): KernelSource[] => {
-  const m = new Map<string, KernelSource>();
-  for (const l of lists) for (const k of l) m.set(k.name, k);
-  return [...m.values()];
-};
-
 /**
  * The plain Conv node (no fused epilogue) on the implicit GEMM when it qualifies; `base` is what the other
  * paths (conv-tc.ts, conv.ts) planned for it (they validated the node). The implicit-GEMM kernels are in
@@ -639,7 +587,7 @@ export function withConvIgemm(ctx: LowerContext, base: Lowered): Lowered {
   const baseLaunched = new Set(base.launches.map((l) => l.kernel.name));
   const keepBase = (): Lowered => ({ ...base, variants: unionKernels(base.variants ?? [], ig.filter((k) => !baseLaunched.has(k.name))) });
   if (elementCount(ctx.outputs[0].shape) === 0) return keepBase();
-  const plan = planConvIgemm(dtype, geometryOf(ctx), ep, { x: { in: 0 }, w: { in: 1 }, bias: ep.bias ? { in: 2 } : undefined, y: { out: 0 } });
+  const plan = planConvIgemm(dtype, convGeometry2d(ctx), ep, { x: { in: 0 }, w: { in: 1 }, bias: ep.bias ? { in: 2 } : undefined, y: { out: 0 } });
   if ('reason' in plan) return keepBase();
   const launched = new Set(plan.lowered.launches.map((l) => l.kernel.name));
   return { ...plan.lowered, variants: unionKernels(ig, baseKernels).filter((k) => !launched.has(k.name)) };

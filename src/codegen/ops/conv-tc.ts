@@ -26,7 +26,7 @@
  */
 import type { DType } from '../../ir/dtype.js';
 import type { KernelContext } from '../../ref/kernel.js';
-import { kernelShape, windowGeometry, type WindowGeometry } from '../../ref/kernels/conv-geom.js';
+import { kernelShape, windowGeometry } from '../../ref/kernels/conv-geom.js';
 import { dt } from '../dtypes.js';
 import { KernelBuilder, type KernelSource } from '../kernel-ir.js';
 import { a64, elementCount, unsupported, type Launch, type LowerContext, type Lowered } from '../lowering.js';
@@ -346,8 +346,17 @@ export function planConvTc(dtype: GemmTcDtype, g: ConvTcGeometry, budget = CONV_
 // ---------------------------------------------------------------------------------------------------
 // the Conv entry point (called first by conv.ts)
 
-function geometry(ctx: LowerContext, inSp: readonly number[], wSp: readonly number[]): WindowGeometry {
+/** 2-D conv geometry of a Conv node (1-D convs lifted with H = P = R = 1; pads: the beginning ones) */
+export interface ConvGeometry2d {
+  N: number; C: number; H: number; W: number;
+  M: number; P: number; Q: number; R: number; S: number;
+  sh: number; sw: number; dh: number; dw: number; ph: number; pw: number;
+}
+
+/** the geometry of ctx.node (a 1-D or 2-D Conv: X = ctx.inputs[0], W = ctx.inputs[1]) from the ref's window rules */
+export function convGeometry2d(ctx: LowerContext): ConvGeometry2d {
   const node = ctx.node;
+  const X = ctx.inputs[0]!, Wt = ctx.inputs[1]!;
   const fail = (message: string, field?: string): never => unsupported(`${node.op}: ${message}${field ? ` (${field})` : ''}`);
   const kctx: KernelContext = {
     node, opset: 0, inputs: [],
@@ -356,10 +365,17 @@ function geometry(ctx: LowerContext, inSp: readonly number[], wSp: readonly numb
     runSubgraph: () => fail('no subgraphs at plan time'),
     fail,
   };
-  return windowGeometry(kctx, inSp, kernelShape(kctx, wSp));
+  const inSp = X.shape.slice(2);
+  const geom = windowGeometry(kctx, inSp, kernelShape(kctx, Wt.shape.slice(2)));
+  const one = X.shape.length === 3;
+  const lift = (v: readonly number[], o: number): [number, number] => (one ? [o, v[0]] : [v[0], v[1]]);
+  const [H, W] = lift(inSp, 1), [P, Q] = lift(geom.out, 1), [R, S] = lift(geom.kernel, 1);
+  const [sh, sw] = lift(geom.strides, 1), [dh, dw] = lift(geom.dilations, 1), [ph, pw] = lift(geom.padsBegin, 0);
+  return { N: X.shape[0], C: X.shape[1], H, W, M: Wt.shape[0], P, Q, R, S, sh, sw, dh, dw, ph, pw };
 }
 
-const unionKernels = (...lists: readonly KernelSource[][]): KernelSource[] => {
+/** the kernels of several lists, each name once (first occurrence's position) */
+export const unionKernels = (...lists: readonly KernelSource[][]): KernelSource[] => {
   const m = new Map<string, KernelSource>();
   for (const l of lists) for (const k of l) m.set(k.name, k);
   return [...m.values()];
@@ -389,16 +405,8 @@ export function tensorCoreConv(ctx: LowerContext, simt: (ctx: LowerContext) => L
     return { ...fallback, variants: unionKernels(fallback.variants ?? [], tc.filter((k) => !launched.has(k.name))) };
   };
   if (elementCount(ctx.outputs[0].shape) === 0) return useFallback();
-  const inSp = X.shape.slice(2);
-  const geom = geometry(ctx, inSp, Wt.shape.slice(2));
-  const lift = (v: readonly number[], one: number): number[] => (rank === 3 ? [one, v[0]] : [v[0], v[1]]);
-  const [H, W] = lift(inSp, 1);
-  const [OH, OW] = lift(geom.out, 1);
-  const [KH, KW] = lift(geom.kernel, 1);
-  const [sh, sw] = lift(geom.strides, 1);
-  const [dh, dw] = lift(geom.dilations, 1);
-  const [ph, pw] = lift(geom.padsBegin, 0);
-  const plan = planConvTc(dtype, { N: X.shape[0], C: X.shape[1], H, W, M: Wt.shape[0], OH, OW, KH, KW, sh, sw, dh, dw, ph, pw, bias });
+  const g = convGeometry2d(ctx);
+  const plan = planConvTc(dtype, { ...g, OH: g.P, OW: g.Q, KH: g.R, KW: g.S, bias });
   if ('reason' in plan) return useFallback();
   const launched = new Set(plan.lowered.launches.map((l) => l.kernel.name));
   return { ...plan.lowered, variants: unionKernels(tc, fallbackKernels).filter((k) => !launched.has(k.name)) };

@@ -35,6 +35,7 @@
 import type { DType } from '../../ir/dtype.js';
 import { KernelBuilder, type KernelSource } from '../kernel-ir.js';
 import { a64, af32, type ArgRef, type Launch, type LibraryGemm, type LibraryOperand } from '../lowering.js';
+import { cpAsyncHelpers, cvt16, ptxMmaM16n8k16 } from './ptx.js';
 
 export type GemmTcDtype = 'float16' | 'bfloat16';
 export type GemmAct = 'none' | 'relu' | 'gelu_erf' | 'gelu_tanh';
@@ -73,7 +74,8 @@ export interface GemmTcKernels {
 }
 
 const SMEM_LIMIT = 227 * 1024;
-const REDUCE_THREADS = 256;
+/** block size of the split-K reduce kernel */
+export const GEMM_REDUCE_THREADS = 256;
 
 // ---------------------------------------------------------------------------------------------------
 // tile validity and the tuner's search space
@@ -194,9 +196,11 @@ export interface GemmTcShape {
   splits?: number;
 }
 
-interface FullShape { batch: number; M: number; N: number; K: number; lda: number; ldb: number; ldc: number; strideA: number; strideB: number; strideC: number }
+/** a GemmTcShape with every default filled in */
+export interface GemmFullShape { batch: number; M: number; N: number; K: number; lda: number; ldb: number; ldc: number; strideA: number; strideB: number; strideC: number }
+type FullShape = GemmFullShape;
 
-function fullShape(s: GemmTcShape, transA: boolean, transB: boolean): FullShape {
+export function gemmFullShape(s: GemmTcShape, transA: boolean, transB: boolean): GemmFullShape {
   const lda = s.lda ?? (transA ? s.M : s.K);
   const ldb = s.ldb ?? (transB ? s.K : s.N);
   const ldc = s.ldc ?? s.N;
@@ -209,45 +213,180 @@ function fullShape(s: GemmTcShape, transA: boolean, transB: boolean): FullShape 
 /** Whether the tensor-core kernels handle this GEMM; otherwise the caller uses the SIMT kernel (matmul.ts). */
 export function tensorCoreGemmApplies(dtype: DType, s: GemmTcShape, transA = false, transB = false): { ok: boolean; reason?: string } {
   if (dtype !== 'float16' && dtype !== 'bfloat16') return { ok: false, reason: `dtype ${dtype}` };
-  const f = fullShape(s, transA, transB);
-  if (f.M < 1 || f.N < 1 || f.K < 1 || f.batch < 1) return { ok: false, reason: 'empty GEMM' };
-  if (f.K % 8 !== 0) return { ok: false, reason: 'K % 8 != 0' };
-  if (f.lda % 8 !== 0 || f.ldb % 8 !== 0) return { ok: false, reason: 'lda/ldb not a multiple of 8 (16-byte rows)' };
-  if (f.strideA % 8 !== 0 || f.strideB % 8 !== 0) return { ok: false, reason: 'batch strides of A/B not a multiple of 8' };
-  if (f.lda < (transA ? f.M : f.K) || f.ldb < (transB ? f.K : f.N) || f.ldc < f.N) return { ok: false, reason: 'leading dimension smaller than the row' };
+  const f = gemmFullShape(s, transA, transB);
+  const rej = gemmOperandReject(f, transA, transB);
+  if (rej) return { ok: false, reason: rej };
   if (Math.ceil(f.M / 16) > 65535 * 16) return { ok: false, reason: 'M too large' };
   return { ok: true };
+}
+
+/**
+ * The 16-byte cp.async rules both tensor-core GEMMs share (non-empty, K % 8 == 0, 16-byte aligned rows
+ * and batch strides of A and B, leading dimensions ≥ row lengths): the reason they fail, or undefined.
+ */
+export function gemmOperandReject(f: GemmFullShape, transA: boolean, transB: boolean): string | undefined {
+  if (f.M < 1 || f.N < 1 || f.K < 1 || f.batch < 1) return 'empty GEMM';
+  if (f.K % 8 !== 0) return 'K % 8 != 0';
+  if (f.lda % 8 !== 0 || f.ldb % 8 !== 0) return 'lda/ldb not a multiple of 8 (16-byte rows)';
+  if (f.strideA % 8 !== 0 || f.strideB % 8 !== 0) return 'batch strides of A/B not a multiple of 8';
+  if (f.lda < (transA ? f.M : f.K) || f.ldb < (transB ? f.K : f.N) || f.ldc < f.N) return 'leading dimension smaller than the row';
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------
 // kernels
 
-const PTX_HELPERS = `__device__ __forceinline__ unsigned chm_smem_u32(const void* p) {
-  unsigned r; asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(r) : "l"(p)); return r;
-}
-__device__ __forceinline__ void chm_cp_async16(unsigned dst, const void* src, unsigned bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void chm_cp_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N> __device__ __forceinline__ void chm_cp_wait() { asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory"); }
-__device__ __forceinline__ void chm_ldsm4(unsigned* r, unsigned addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
-}
-__device__ __forceinline__ void chm_ldsm4t(unsigned* r, unsigned addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
-}`;
-
-const MMA_HELPER = (ty: string) => `__device__ __forceinline__ void chm_mma_${ty}(float* c, const unsigned* a, const unsigned* b) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.${ty}.${ty}.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-    : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}`;
-
-const ACT_HELPER: Record<GemmAct, string> = {
+/** `chm_gemm_act(v)` of each activation (shared by the GEMM families' epilogues and reduce kernels) */
+export const GEMM_ACT_HELPER: Record<GemmAct, string> = {
   none: '__device__ __forceinline__ float chm_gemm_act(float v) { return v; }',
   relu: '__device__ __forceinline__ float chm_gemm_act(float v) { return fmaxf(v, 0.0f); }',
   gelu_erf: '__device__ __forceinline__ float chm_gemm_act(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }',
   gelu_tanh: '__device__ __forceinline__ float chm_gemm_act(float v) { return 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v))); }',
 };
+
+/**
+ * The parameters of a GEMM main kernel, in launch order: A, B (TMA: tensor-map pointers tmA, tmB), then
+ * without split-K [bias], [R], C, M, N, K, [lda, ldb], ldc, sA, sB, sC, batch, alpha; with split-K W, M, N,
+ * K, [lda, ldb], sA, sB, batch, splits, kPer (the order gemmKernelArgs builds).
+ */
+export function declareGemmParams(b: KernelBuilder, split: boolean, ep: GemmEpilogue, tma = false): void {
+  if (tma) {
+    b.input('tmA', 'void'); // device pointer to the CUtensorMap of A (128-byte aligned)
+    b.input('tmB', 'void');
+  } else {
+    b.input('A', 'unsigned short');
+    b.input('B', 'unsigned short');
+  }
+  if (!split && ep.bias) b.input('bias', 'unsigned short');
+  if (!split && ep.residual) b.input('R', 'unsigned short');
+  if (split) b.output('W', 'float');
+  else b.output('C', 'unsigned short');
+  b.i64('M'); b.i64('N'); b.i64('K');
+  if (!tma) { b.i64('lda'); b.i64('ldb'); }
+  if (!split) b.i64('ldc');
+  b.i64('sA'); b.i64('sB');
+  if (!split) b.i64('sC');
+  b.i64('batch');
+  if (split) { b.i64('splits'); b.i64('kPer'); } else b.f32('alpha');
+}
+
+/**
+ * Grouped rasterization (groups of 8 tile rows, L2 reuse of the B panel): tile (tm, tn) and its origin
+ * (m0, n0) from `pid`, tilesM and tilesN; `guard` returns from blocks past the last tile.
+ */
+export function gemmRasterLines(bm: number, bn: number, guard: boolean): string[] {
+  return [
+    `const long long gw = 8 * tilesN, g = pid / gw, firstM = g * 8;`,
+    `const long long gsz = tilesM - firstM < 8 ? tilesM - firstM : 8;`,
+    `const long long tm = firstM + (pid % gw) % gsz, tn = (pid % gw) / gsz;`,
+    ...(guard ? [`if (tm >= tilesM || tn >= tilesN) return;`] : []),
+    `const long long m0 = tm * ${bm}, n0 = tn * ${bn};`,
+  ];
+}
+
+/**
+ * Batch entry bi (and split si) of z, the K range [kBeg, kEnd) (split-K: split si's kPer elements),
+ * with `ptrs` the operand pointers Ab / Bb of entry bi, and the k-tile count kTiles of k-step `bk`.
+ */
+export function gemmKRangeLines(split: boolean, bk: number, ptrs: boolean): string[] {
+  return [
+    ...(split
+      ? [`const long long bi = z / splits, si = z % splits;`, `const long long kBeg = si * kPer, kEnd = kBeg + kPer < K ? kBeg + kPer : K;`]
+      : [`const long long bi = z, kBeg = 0, kEnd = K;`]),
+    ...(ptrs ? [`const unsigned short* Ab = A + bi * sA;`, `const unsigned short* Bb = B + bi * sB;`] : []),
+    `const int kTiles = kEnd > kBeg ? (int)((kEnd - kBeg + ${bk - 1}) / ${bk}) : 0;`,
+  ];
+}
+
+/**
+ * `for (it) { ch = tid + it·threads; body }` over `chunks` 16-byte chunks (guarded when `threads` does not
+ * divide them); `body` lines are indented by the caller (two spaces).
+ */
+export function cpAsyncChunkLoop(chunks: number, threads: number, body: string[]): string[] {
+  const iters = Math.ceil(chunks / threads);
+  const guard = chunks % threads !== 0;
+  return [
+    `#pragma unroll`, `for (int it = 0; it < ${iters}; it++) {`, `  const int ch = tid + it * ${threads};`,
+    ...(guard ? [`  if (ch < ${chunks}) {`] : []),
+    ...body,
+    ...(guard ? [`  }`] : []),
+    `}`,
+  ];
+}
+
+/**
+ * The source and byte count of one 16-byte cp.async chunk of an operand tile, zero-filled past the
+ * M/N (`mnExt`) and K (kEnd) edges: `kContig` — rows over M/N from `mn0` (r), chunks over K from k0
+ * (c·8); otherwise rows over K (r), chunks over M/N (`chunk`·8). Declares gr|gc, gk, rem, bytes, src.
+ */
+export function cpAsyncChunkSrc(kContig: boolean, ptr: string, ld: string, mn0: string, mnExt: string, chunk = 'c'): string[] {
+  return [
+    ...(kContig
+      ? [`const long long gr = ${mn0} + r, gk = k0 + ${chunk} * 8;`, `const long long rem = gr < ${mnExt} ? kEnd - gk : 0;`]
+      : [`const long long gk = k0 + r, gc = ${mn0} + ${chunk} * 8;`, `const long long rem = gk < kEnd ? ${mnExt} - gc : 0;`]),
+    `const unsigned bytes = rem <= 0 ? 0u : rem >= 8 ? 16u : (unsigned)(rem * 2);`,
+    `const unsigned short* src = bytes ? ${ptr} + ${kContig ? 'gr' : 'gk'} * ${ld} + ${kContig ? 'gk' : 'gc'} : ${ptr};`,
+  ];
+}
+
+/**
+ * The epilogue of one accumulator column pair (col, col + 1) over its two row halves h (row = `row`,
+ * values `v0` / `v1`): split-K stores fp32 partials to W; else alpha, bias (bias0/bias1 per column),
+ * activation, residual and a packed 32-bit store to C. Needs M, N, bi (si) and the kernel parameters.
+ */
+export function emitGemmPairEpilogue(b: KernelBuilder, o: { split: boolean; ep: GemmEpilogue; dtype: GemmTcDtype }, col: string, row: string, v0: string, v1: string): void {
+  const { load, store } = cvt16(o.dtype);
+  const ep = o.ep;
+  b.line(`const long long col = ${col};`);
+  if (!o.split && ep.bias) {
+    b.line(`const float bias0 = col < N ? ${load}(bias[col]) : 0.0f, bias1 = col + 1 < N ? ${load}(bias[col + 1]) : 0.0f;`);
+  }
+  b.line(`#pragma unroll`);
+  b.block(`for (int h = 0; h < 2; h++)`, () => {
+    b.line(`const long long row = ${row};`,
+      `if (row >= M || col >= N) continue;`,
+      `float v0 = ${v0}, v1 = ${v1};`);
+    if (o.split) {
+      b.line(`float* w = W + ((bi * splits + si) * M + row) * N + col;`,
+        `if (col + 1 < N && (N & 1) == 0) { *reinterpret_cast<float2*>(w) = make_float2(v0, v1); }`,
+        `else { w[0] = v0; if (col + 1 < N) w[1] = v1; }`);
+    } else {
+      b.line(`v0 *= alpha; v1 *= alpha;`);
+      if (ep.bias) b.line(`v0 += bias0; v1 += bias1;`);
+      b.line(`v0 = chm_gemm_act(v0); v1 = chm_gemm_act(v1);`,
+        `const long long off = bi * sC + row * ldc + col;`);
+      if (ep.residual) b.line(`v0 += ${load}(R[off]); if (col + 1 < N) v1 += ${load}(R[off + 1]);`);
+      b.line(`if (col + 1 < N && ((ldc | sC) & 1) == 0) {`,
+        `  *reinterpret_cast<unsigned*>(C + off) = (unsigned)${store}(v0) | ((unsigned)${store}(v1) << 16);`,
+        `} else { C[off] = ${store}(v0); if (col + 1 < N) C[off + 1] = ${store}(v1); }`);
+    }
+  });
+}
+
+/** split-K reduce kernel `family`: sums the fp32 partials W[batch, splits, M, N] in order, applies the epilogue, stores C */
+export function gemmSplitKReduceKernel(family: string, dtype: GemmTcDtype, ep: GemmEpilogue): KernelSource {
+  const { load, store } = cvt16(dtype);
+  const r = new KernelBuilder(family, GEMM_REDUCE_THREADS);
+  r.helpers(GEMM_ACT_HELPER[ep.act]);
+  r.input('W', 'float');
+  if (ep.bias) r.input('bias', 'unsigned short');
+  if (ep.residual) r.input('R', 'unsigned short');
+  r.output('C', 'unsigned short');
+  r.i64('M'); r.i64('N'); r.i64('ldc'); r.i64('sC'); r.i64('batch'); r.i64('splits'); r.f32('alpha');
+  r.line(`const long long MN = M * N, total = batch * MN;`);
+  r.gridStride('total', () => {
+    r.line(`const long long bi = i / MN, e = i - bi * MN, row = e / N, col = e - row * N;`,
+      `const float* w = W + bi * splits * MN + e;`,
+      `float v = 0.0f;`,
+      `for (long long s = 0; s < splits; s++) v += w[s * MN];`,
+      `v *= alpha;`);
+    if (ep.bias) r.line(`v += ${load}(bias[col]);`);
+    r.line(`v = chm_gemm_act(v);`, `const long long off = bi * sC + row * ldc + col;`);
+    if (ep.residual) r.line(`v += ${load}(R[off]);`);
+    r.line(`C[off] = ${store}(v);`);
+  });
+  return r.build();
+}
 
 /** swizzled chunk index (C expression) of chunk `c` in row `r` of a tile with `cpr` 16-byte chunks per row */
 function swz(r: string, c: string, cpr: number): string {
@@ -266,28 +405,14 @@ export function tensorCoreGemm(cfg: GemmTcConfig): GemmTcKernels {
   const WN = bn / warpsN;
   const MI = WM / 16;
   const NI = WN / 8;
-  const mty = cfg.dtype === 'float16' ? 'f16' : 'bf16';
-  const load = cfg.dtype === 'float16' ? 'chm_h2f' : 'chm_b2f';
-  const store = cfg.dtype === 'float16' ? 'chm_f2h' : 'chm_f2b';
+  const mty = cvt16(cfg.dtype).ty;
   const split = cfg.splitK;
   const ep = cfg.epilogue;
 
   const b = new KernelBuilder(split ? 'gemm_tc_splitk' : 'gemm_tc', threads);
-  b.helpers(PTX_HELPERS).helpers(MMA_HELPER(mty));
-  if (!split) b.helpers(ACT_HELPER[ep.act]);
-  b.input('A', 'unsigned short');
-  b.input('B', 'unsigned short');
-  if (!split && ep.bias) b.input('bias', 'unsigned short');
-  if (!split && ep.residual) b.input('R', 'unsigned short');
-  if (split) b.output('W', 'float');
-  else b.output('C', 'unsigned short');
-  b.i64('M'); b.i64('N'); b.i64('K');
-  b.i64('lda'); b.i64('ldb');
-  if (!split) b.i64('ldc');
-  b.i64('sA'); b.i64('sB');
-  if (!split) b.i64('sC');
-  b.i64('batch');
-  if (split) { b.i64('splits'); b.i64('kPer'); } else b.f32('alpha');
+  b.helpers(cpAsyncHelpers()).helpers(ptxMmaM16n8k16(`chm_mma_${mty}`, mty));
+  if (!split) b.helpers(GEMM_ACT_HELPER[ep.act]);
+  declareGemmParams(b, split, ep);
 
   // operand tiles in shared memory: [rows][cols], cols contiguous
   const aK = !cfg.transA; // A tile K-contiguous ([bm][bk]) else [bk][bm]
@@ -306,24 +431,12 @@ export function tensorCoreGemm(cfg: GemmTcConfig): GemmTcKernels {
     `const long long tilesM = (M + ${bm - 1}) / ${bm}, tilesN = (N + ${bn - 1}) / ${bn};`,
     // grouped rasterization over (blockIdx.y, blockIdx.x); the launcher makes the grid cover all tiles
     `const long long pid = (long long)blockIdx.y * gridDim.x + blockIdx.x;`,
-    `const long long gw = 8 * tilesN, g = pid / gw, firstM = g * 8;`,
-    `const long long gsz = tilesM - firstM < 8 ? tilesM - firstM : 8;`,
-    `const long long tm = firstM + (pid % gw) % gsz, tn = (pid % gw) / gsz;`,
-    `if (tm >= tilesM || tn >= tilesN) return;`,
-    `const long long m0 = tm * ${bm}, n0 = tn * ${bn};`,
+    ...gemmRasterLines(bm, bn, true),
   );
   const nzExpr = split ? 'batch * splits' : 'batch';
   b.block(`for (long long z = blockIdx.z; z < ${nzExpr}; z += gridDim.z)`, () => {
-    if (split) {
-      b.line(`const long long bi = z / splits, si = z % splits;`,
-        `const long long kBeg = si * kPer, kEnd = kBeg + kPer < K ? kBeg + kPer : K;`);
-    } else {
-      b.line(`const long long bi = z, kBeg = 0, kEnd = K;`);
-    }
+    b.line(...gemmKRangeLines(split, bk, true));
     b.line(
-      `const unsigned short* Ab = A + bi * sA;`,
-      `const unsigned short* Bb = B + bi * sB;`,
-      `const int kTiles = kEnd > kBeg ? (int)((kEnd - kBeg + ${bk - 1}) / ${bk}) : 0;`,
       `float acc[${MI}][${NI}][4];`,
       `#pragma unroll`,
       `for (int i = 0; i < ${MI}; i++)`,
@@ -334,35 +447,17 @@ export function tensorCoreGemm(cfg: GemmTcConfig): GemmTcKernels {
     const loader = (op: 'A' | 'B'): string[] => {
       const kc = op === 'A' ? aK : bK;
       const rows = op === 'A' ? aRows : bRows, cols = op === 'A' ? aCols : bCols, cpr = cols / 8;
-      const chunks = rows * cpr;
-      const iters = Math.ceil(chunks / threads);
-      const guard = chunks % threads !== 0;
       const base = op === 'A' ? 'sAbase' : 'sBbase';
       const tile = op === 'A' ? aTile : bTile;
       const ld = op === 'A' ? 'lda' : 'ldb';
       const ptr = op === 'A' ? 'Ab' : 'Bb';
       const mn0 = op === 'A' ? 'm0' : 'n0', mnExt = op === 'A' ? 'M' : 'N';
-      const L: string[] = [];
-      L.push(`#pragma unroll`, `for (int it = 0; it < ${iters}; it++) {`, `  const int ch = tid + it * ${threads};`);
-      if (guard) L.push(`  if (ch < ${chunks}) {`);
-      L.push(`  const int r = ch / ${cpr}, c = ch % ${cpr};`);
-      if (kc) {
-        // rows run over M/N, chunks over K
-        L.push(`  const long long gr = ${mn0} + r, gk = k0 + c * 8;`,
-          `  const long long rem = gr < ${mnExt} ? kEnd - gk : 0;`,
-          `  const unsigned bytes = rem <= 0 ? 0u : rem >= 8 ? 16u : (unsigned)(rem * 2);`,
-          `  const unsigned short* src = bytes ? ${ptr} + gr * ${ld} + gk : ${ptr};`);
-      } else {
-        // rows run over K, chunks over M/N
-        L.push(`  const long long gk = k0 + r, gc = ${mn0} + c * 8;`,
-          `  const long long rem = gk < kEnd ? ${mnExt} - gc : 0;`,
-          `  const unsigned bytes = rem <= 0 ? 0u : rem >= 8 ? 16u : (unsigned)(rem * 2);`,
-          `  const unsigned short* src = bytes ? ${ptr} + gk * ${ld} + gc : ${ptr};`);
-      }
-      L.push(`  chm_cp_async16(${base} + (unsigned)((st * ${tile} + r * ${cols} + ${swz('r', 'c', cpr)} * 8) * 2), src, bytes);`);
-      if (guard) L.push(`  }`);
-      L.push(`}`);
-      return L;
+      // kc: rows run over M/N, chunks over K; else rows over K, chunks over M/N
+      return cpAsyncChunkLoop(rows * cpr, threads, [
+        `const int r = ch / ${cpr}, c = ch % ${cpr};`,
+        ...cpAsyncChunkSrc(kc, ptr, ld, mn0, mnExt),
+        `chm_cp_async16(${base} + (unsigned)((st * ${tile} + r * ${cols} + ${swz('r', 'c', cpr)} * 8) * 2), src, bytes);`,
+      ].map((l) => '  ' + l));
     };
     b.line(`auto loadTile = [&](int kt, int st) {`, `  const long long k0 = kBeg + (long long)kt * ${bk};`);
     b.line(...loader('A').map((l) => '  ' + l), ...loader('B').map((l) => '  ' + l), `};`);
@@ -408,30 +503,10 @@ export function tensorCoreGemm(cfg: GemmTcConfig): GemmTcKernels {
     b.block(`for (int mi = 0; mi < ${MI}; mi++)`, () => {
       b.line(`#pragma unroll`);
       b.block(`for (int ni = 0; ni < ${NI}; ni++)`, () => {
-        b.line(`const long long col = n0 + wn * ${WN} + ni * 8 + (lane & 3) * 2;`);
-        if (!split && ep.bias) {
-          b.line(`const float bias0 = col < N ? ${load}(bias[col]) : 0.0f, bias1 = col + 1 < N ? ${load}(bias[col + 1]) : 0.0f;`);
-        }
-        b.line(`#pragma unroll`);
-        b.block(`for (int h = 0; h < 2; h++)`, () => {
-          b.line(`const long long row = m0 + wm * ${WM} + mi * 16 + (lane >> 2) + h * 8;`,
-            `if (row >= M || col >= N) continue;`,
-            `float v0 = acc[mi][ni][2 * h], v1 = acc[mi][ni][2 * h + 1];`);
-          if (split) {
-            b.line(`float* w = W + ((bi * splits + si) * M + row) * N + col;`,
-              `if (col + 1 < N && (N & 1) == 0) { *reinterpret_cast<float2*>(w) = make_float2(v0, v1); }`,
-              `else { w[0] = v0; if (col + 1 < N) w[1] = v1; }`);
-          } else {
-            b.line(`v0 *= alpha; v1 *= alpha;`);
-            if (ep.bias) b.line(`v0 += bias0; v1 += bias1;`);
-            b.line(`v0 = chm_gemm_act(v0); v1 = chm_gemm_act(v1);`,
-              `const long long off = bi * sC + row * ldc + col;`);
-            if (ep.residual) b.line(`v0 += ${load}(R[off]); if (col + 1 < N) v1 += ${load}(R[off + 1]);`);
-            b.line(`if (col + 1 < N && ((ldc | sC) & 1) == 0) {`,
-              `  *reinterpret_cast<unsigned*>(C + off) = (unsigned)${store}(v0) | ((unsigned)${store}(v1) << 16);`,
-              `} else { C[off] = ${store}(v0); if (col + 1 < N) C[off + 1] = ${store}(v1); }`);
-          }
-        });
+        emitGemmPairEpilogue(b, { split, ep, dtype: cfg.dtype },
+          `n0 + wn * ${WN} + ni * 8 + (lane & 3) * 2`,
+          `m0 + wm * ${WM} + mi * 16 + (lane >> 2) + h * 8`,
+          `acc[mi][ni][2 * h]`, `acc[mi][ni][2 * h + 1]`);
       });
     });
     b.line(`__syncthreads();`);
@@ -439,27 +514,7 @@ export function tensorCoreGemm(cfg: GemmTcConfig): GemmTcKernels {
   const main = b.build();
   if (!split) return { main };
 
-  // the reduce kernel: sums splits in order, applies the epilogue, stores C
-  const r = new KernelBuilder('gemm_tc_reduce', REDUCE_THREADS);
-  r.helpers(ACT_HELPER[ep.act]);
-  r.input('W', 'float');
-  if (ep.bias) r.input('bias', 'unsigned short');
-  if (ep.residual) r.input('R', 'unsigned short');
-  r.output('C', 'unsigned short');
-  r.i64('M'); r.i64('N'); r.i64('ldc'); r.i64('sC'); r.i64('batch'); r.i64('splits'); r.f32('alpha');
-  r.line(`const long long MN = M * N, total = batch * MN;`);
-  r.gridStride('total', () => {
-    r.line(`const long long bi = i / MN, e = i - bi * MN, row = e / N, col = e - row * N;`,
-      `const float* w = W + bi * splits * MN + e;`,
-      `float v = 0.0f;`,
-      `for (long long s = 0; s < splits; s++) v += w[s * MN];`,
-      `v *= alpha;`);
-    if (ep.bias) r.line(`v += ${load}(bias[col]);`);
-    r.line(`v = chm_gemm_act(v);`, `const long long off = bi * sC + row * ldc + col;`);
-    if (ep.residual) r.line(`v += ${load}(R[off]);`);
-    r.line(`C[off] = ${store}(v);`);
-  });
-  return { main, reduce: r.build() };
+  return { main, reduce: gemmSplitKReduceKernel('gemm_tc_reduce', cfg.dtype, ep) };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -494,24 +549,62 @@ export function gemmSplits(s: { batch: number; M: number; N: number; K: number }
   return Math.max(1, Math.min(want, Math.floor(kTiles / 2) || 1, 64));
 }
 
+/** A, B, [bias], [residual], C and the workspace of a launch: `refs` where given, else {in:0}, {in:1}, the next inputs, {out:0}, {scratch:0} */
+export function gemmRefs(ep: GemmEpilogue, refs?: Partial<GemmTcRefs>): GemmTcRefs {
+  let next = 2;
+  return {
+    A: refs?.A ?? { in: 0 },
+    B: refs?.B ?? { in: 1 },
+    bias: ep.bias ? refs?.bias ?? { in: next++ } : undefined,
+    residual: ep.residual ? refs?.residual ?? { in: next++ } : undefined,
+    C: refs?.C ?? { out: 0 },
+    workspace: refs?.workspace ?? { scratch: 0 },
+  };
+}
+
+/** split-K of a requested split count: K range per split (whole k-steps of `bk`), the resulting split count, fp32 workspace bytes */
+export function gemmSplitK(f: GemmFullShape, splits0: number, bk: number): { splits: number; kPer: number; ws: number } {
+  const kTiles = Math.ceil(f.K / bk);
+  const kPer = Math.ceil(kTiles / Math.max(1, splits0)) * bk;
+  const splits = Math.ceil(f.K / kPer);
+  return { splits, kPer, ws: f.batch * splits * f.M * f.N * 4 };
+}
+
+/**
+ * Main-kernel arguments in declareGemmParams' order: `a`, `b` (the operands or their tensor maps), with
+ * `lds` lda/ldb; `split`: the split-K form (workspace, splits, kPer), else bias, residual, C, ..., alpha.
+ */
+export function gemmKernelArgs(a: ArgRef, b: ArgRef, R: GemmTcRefs, f: GemmFullShape, lds: boolean, alpha: number, split?: { splits: number; kPer: number }): ArgRef[] {
+  const common = [a64(f.M), a64(f.N), a64(f.K), ...(lds ? [a64(f.lda), a64(f.ldb)] : [])];
+  if (split) return [a, b, R.workspace!, ...common, a64(f.strideA), a64(f.strideB), a64(f.batch), a64(split.splits), a64(split.kPer)];
+  const args: ArgRef[] = [a, b];
+  if (R.bias) args.push(R.bias);
+  if (R.residual) args.push(R.residual);
+  args.push(R.C, ...common, a64(f.ldc), a64(f.strideA), a64(f.strideB), a64(f.strideC), a64(f.batch), af32(alpha));
+  return args;
+}
+
+/** the launch of a split-K reduce kernel (gemmSplitKReduceKernel) over the workspace */
+export function gemmReduceLaunch(kernel: KernelSource, R: GemmTcRefs, f: GemmFullShape, splits: number, alpha: number): Launch {
+  const args: ArgRef[] = [R.workspace!];
+  if (R.bias) args.push(R.bias);
+  if (R.residual) args.push(R.residual);
+  args.push(R.C, a64(f.M), a64(f.N), a64(f.ldc), a64(f.strideC), a64(f.batch), a64(splits), af32(alpha));
+  const n = f.batch * f.M * f.N;
+  const rblocks = Math.max(1, Math.min(Math.ceil(n / GEMM_REDUCE_THREADS), 65535 * 8));
+  return { kernel, grid: [rblocks, 1, 1], block: [GEMM_REDUCE_THREADS, 1, 1], args };
+}
+
 /**
  * Grid, block, shared bytes and arguments (in the kernels' parameter order) for one GEMM. Default buffer
  * references: A = {in:0}, B = {in:1}, then bias and residual as the next inputs, C = {out:0}, workspace
  * = {scratch:0}.
  */
 export function launchTensorCoreGemm(shape: GemmTcShape, cfg: GemmTcConfig, alpha = 1, refs?: Partial<GemmTcRefs>): GemmTcLaunch {
-  const f = fullShape(shape, cfg.transA, cfg.transB);
+  const f = gemmFullShape(shape, cfg.transA, cfg.transB);
   const ok = tensorCoreGemmApplies(cfg.dtype, shape, cfg.transA, cfg.transB);
   if (!ok.ok) throw new Error(`launchTensorCoreGemm: shape does not qualify (${ok.reason})`);
-  let next = 2;
-  const R: GemmTcRefs = {
-    A: refs?.A ?? { in: 0 },
-    B: refs?.B ?? { in: 1 },
-    bias: cfg.epilogue.bias ? refs?.bias ?? { in: next++ } : undefined,
-    residual: cfg.epilogue.residual ? refs?.residual ?? { in: next++ } : undefined,
-    C: refs?.C ?? { out: 0 },
-    workspace: refs?.workspace ?? { scratch: 0 },
-  };
+  const R = gemmRefs(cfg.epilogue, refs);
   const kernels = tensorCoreGemm(cfg);
   const t = cfg.tile;
   const tilesM = Math.ceil(f.M / t.bm), tilesN = Math.ceil(f.N / t.bn);
@@ -520,33 +613,19 @@ export function launchTensorCoreGemm(shape: GemmTcShape, cfg: GemmTcConfig, alph
   if (gridX > 2 ** 31 - 1) throw new Error('launchTensorCoreGemm: too many tiles');
   const block: [number, number, number] = [gemmTileThreads(t), 1, 1];
   const sharedBytes = gemmTileSmem(t);
-  const common = [a64(f.M), a64(f.N), a64(f.K), a64(f.lda), a64(f.ldb)];
   if (!cfg.splitK) {
-    const args: ArgRef[] = [R.A, R.B];
-    if (R.bias) args.push(R.bias);
-    if (R.residual) args.push(R.residual);
-    args.push(R.C, ...common, a64(f.ldc), a64(f.strideA), a64(f.strideB), a64(f.strideC), a64(f.batch), af32(alpha));
+    const args = gemmKernelArgs(R.A, R.B, R, f, true, alpha);
     const at = (k: number): LibraryOperand => [0, k];
     const library = libraryGemm(f, cfg, alpha, at(0), at(1), at(R.bias ? 2 : -1), at(2 + (R.bias ? 1 : 0)), at(2 + (R.bias ? 1 : 0) + (R.residual ? 1 : 0)), 1);
     return { launches: [{ kernel: kernels.main, grid: [gridX, gridY, Math.min(f.batch, 65535)], block, sharedBytes, args, ...(library ? { library } : {}) }], scratch: [], splits: 1, kernels };
   }
-  const splits0 = shape.splits ?? gemmSplits(f, t);
-  const kTiles = Math.ceil(f.K / t.bk);
-  const kPer = Math.ceil(kTiles / Math.max(1, splits0)) * t.bk;
-  const splits = Math.ceil(f.K / kPer);
-  const ws = f.batch * splits * f.M * f.N * 4;
-  const mainArgs: ArgRef[] = [R.A, R.B, R.workspace!, ...common, a64(f.strideA), a64(f.strideB), a64(f.batch), a64(splits), a64(kPer)];
-  const redArgs: ArgRef[] = [R.workspace!];
-  if (R.bias) redArgs.push(R.bias);
-  if (R.residual) redArgs.push(R.residual);
-  redArgs.push(R.C, a64(f.M), a64(f.N), a64(f.ldc), a64(f.strideC), a64(f.batch), a64(splits), af32(alpha));
-  const n = f.batch * f.M * f.N;
-  const rblocks = Math.max(1, Math.min(Math.ceil(n / REDUCE_THREADS), 65535 * 8));
+  const { splits, kPer, ws } = gemmSplitK(f, shape.splits ?? gemmSplits(f, t), t.bk);
+  const mainArgs = gemmKernelArgs(R.A, R.B, R, f, true, alpha, { splits, kPer });
   const library = libraryGemm(f, cfg, alpha, [0, 0], [0, 1], [1, R.bias ? 1 : -1], [1, 1 + (R.bias ? 1 : 0)], [1, 1 + (R.bias ? 1 : 0) + (R.residual ? 1 : 0)], 2);
   return {
     launches: [
       { kernel: kernels.main, grid: [gridX, gridY, Math.min(f.batch * splits, 65535)], block, sharedBytes, args: mainArgs, ...(library ? { library } : {}) },
-      { kernel: kernels.reduce!, grid: [rblocks, 1, 1], block: [REDUCE_THREADS, 1, 1], args: redArgs },
+      gemmReduceLaunch(kernels.reduce!, R, f, splits, alpha),
     ],
     scratch: [ws],
     splits,
@@ -560,7 +639,7 @@ export function launchTensorCoreGemm(shape: GemmTcShape, cfg: GemmTcConfig, alph
  * library form as launchTensorCoreGemm gives its own.
  */
 export function withLibraryForm(l: GemmTcLaunch, shape: GemmTcShape, cfg: Pick<GemmTcConfig, 'dtype' | 'transA' | 'transB' | 'epilogue' | 'splitK'>, alpha: number): GemmTcLaunch {
-  const f = fullShape(shape, cfg.transA, cfg.transB);
+  const f = gemmFullShape(shape, cfg.transA, cfg.transB);
   const b = cfg.epilogue.bias ? 1 : 0;
   const r = cfg.epilogue.residual ? 1 : 0;
   const full = { ...cfg, tile: { bm: 0, bn: 0, bk: 0, warpsM: 0, warpsN: 0, stages: 0 } };
@@ -591,9 +670,13 @@ function libraryGemm(f: FullShape, cfg: GemmTcConfig, alpha: number, a: LibraryO
 
 /** every kernel a node of this dtype/transposes/epilogue may launch with the given tiles (for `variants`) */
 export function gemmTcVariants(base: Omit<GemmTcConfig, 'tile' | 'splitK'>, tiles: { tile: GemmTile; splitK: boolean }[]): KernelSource[] {
+  return gemmKernelList(tiles.map((t) => tensorCoreGemm({ ...base, ...t })));
+}
+
+/** the main and reduce kernels of several configurations, in order, each name once */
+export function gemmKernelList(kernels: readonly GemmTcKernels[]): KernelSource[] {
   const out = new Map<string, KernelSource>();
-  for (const t of tiles) {
-    const k = tensorCoreGemm({ ...base, ...t });
+  for (const k of kernels) {
     out.set(k.main.name, k.main);
     if (k.reduce) out.set(k.reduce.name, k.reduce);
   }
