@@ -358,7 +358,7 @@ export class DeviceExecutor {
   /**
    * Decides, for every launch with a library form, whether cuBLASLt serves it. The plan runs once, step
    * by step with the kernels; at each candidate (so its operands hold this run's data) the kernel and
-   * cuBLASLt are timed (CUDA events, median of 5 after 2 warm-ups) and the library's result is compared
+   * cuBLASLt are timed (CUDA events around batches of back-to-back calls, median of 5) and the library's result is compared
    * with the kernel's on the first rows of the output (relative L2 ≤ 2e-2); the library is used where it
    * is correct and faster.
    */
@@ -373,17 +373,21 @@ export class DeviceExecutor {
     }
     const start = Event.create();
     const end = Event.create();
+    // per call: a batch of back-to-back calls between two events (one call between events would measure
+    // the host's launch latency for small GEMMs, not the GEMM), sized to ~0.2 ms; median of 5 batches
+    const batch = (f: () => void, n: number): number => {
+      start.record(this.stream);
+      for (let k = 0; k < n; k++) f();
+      end.record(this.stream);
+      end.synchronize();
+      return Event.elapsedMs(start, end) / n;
+    };
     const time = (f: () => void): number => {
       f();
-      f();
+      const probe = batch(f, 4);
+      const n = Math.max(1, Math.min(32, Math.round(0.2 / Math.max(probe, 1e-4))));
       const t: number[] = [];
-      for (let r = 0; r < 5; r++) {
-        start.record(this.stream);
-        f();
-        end.record(this.stream);
-        end.synchronize();
-        t.push(Event.elapsedMs(start, end));
-      }
+      for (let r = 0; r < 5; r++) t.push(batch(f, n));
       return t.sort((x, y) => x - y)[2];
     };
     const launch = (i: number, k: number) => {
