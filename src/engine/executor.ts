@@ -358,7 +358,7 @@ export class DeviceExecutor {
   /**
    * Decides, for every launch with a library form, whether cuBLASLt serves it. The plan runs once, step
    * by step with the kernels; at each candidate (so its operands hold this run's data) the kernel and
-   * cuBLASLt are timed (CUDA events around a CUDA graph of back-to-back calls, median of 5) and the library's result is compared
+   * cuBLASLt are timed (CUDA events around batches of back-to-back calls, median of 5) and the library's result is compared
    * with the kernel's on the first rows of the output (relative L2 ≤ 2e-2); the library is used where it
    * is correct and faster.
    */
@@ -382,39 +382,12 @@ export class DeviceExecutor {
       end.synchronize();
       return Event.elapsedMs(start, end) / n;
     };
-    // ...and inside a CUDA graph, as the plan runs: back-to-back calls launched from the host are bound by
-    // the host's per-call cost when the GEMM is small (a few µs), which would hide the device time
     const time = (f: () => void): number => {
       f();
       const probe = batch(f, 4);
       const n = Math.max(1, Math.min(32, Math.round(0.2 / Math.max(probe, 1e-4))));
-      let exec: GraphExec | undefined;
-      try {
-        const g = this.stream.capture(() => {
-          for (let k = 0; k < n; k++) f();
-        });
-        exec = g.instantiate();
-        g.dispose();
-      } catch {
-        exec = undefined; // not capturable here: time direct calls
-      }
       const t: number[] = [];
-      try {
-        if (exec) exec.launch(this.stream);
-        for (let r = 0; r < 5; r++) {
-          if (!exec) {
-            t.push(batch(f, n));
-            continue;
-          }
-          start.record(this.stream);
-          exec.launch(this.stream);
-          end.record(this.stream);
-          end.synchronize();
-          t.push(Event.elapsedMs(start, end) / n);
-        }
-      } finally {
-        exec?.dispose();
-      }
+      for (let r = 0; r < 5; r++) t.push(batch(f, n));
       return t.sort((x, y) => x - y)[2];
     };
     const launch = (i: number, k: number) => {
