@@ -141,6 +141,22 @@ function residualReject(shape: readonly Dim[] | undefined, out: readonly Dim[]):
   return undefined;
 }
 
+/**
+ * The single reader of `cur` when it may join the chain ending at `last` (not fused elsewhere, after it in
+ * graph order, of the product's dtype, not needed on the host), or why the chain stops.
+ */
+function nextMember(c: Ctx, cur: string, last: Node, dtype: DType): { next: Node; nt: { dtype: DType; shape?: readonly Dim[] } } | string {
+  const why = internalReject(c, cur);
+  if (why) return why;
+  const next = c.consumers.get(cur)![0];
+  if (c.claimed.has(next)) return `${next.label} is already fused`;
+  if ((c.index.get(next) ?? -1) < (c.index.get(last) ?? 0)) return `${next.label} comes before its operand`;
+  const nt = tensorType(c.g, next.outputs[0] ?? '');
+  if (!nt || nt.dtype !== dtype) return `${next.label}'s output type differs`;
+  if (c.hostValues.has(next.outputs[0])) return `'${next.outputs[0]}' is needed on the host`;
+  return { next, nt };
+}
+
 /** the epilogue chain from `anchor`, or a reason when nothing follows it that can be fused */
 function matchGemm(c: Ctx, anchor: Node): GemmEpilogueFusion | string {
   const out = anchor.outputs[0];
@@ -165,14 +181,9 @@ function matchGemm(c: Ctx, anchor: Node): GemmEpilogueFusion | string {
   const N = ot.shape[ot.shape.length - 1];
   let stop = '';
   for (;;) {
-    const why = internalReject(c, cur);
-    if (why) { stop = why; break; }
-    const next = c.consumers.get(cur)![0];
-    if (c.claimed.has(next)) { stop = `${next.label} is already fused`; break; }
-    if ((c.index.get(next) ?? -1) < (c.index.get(f.nodes[f.nodes.length - 1]) ?? 0)) { stop = `${next.label} comes before its operand`; break; }
-    const nt = tensorType(c.g, next.outputs[0] ?? '');
-    if (!nt || nt.dtype !== ot.dtype) { stop = `${next.label}'s output type differs`; break; }
-    if (c.hostValues.has(next.outputs[0])) { stop = `'${next.outputs[0]}' is needed on the host`; break; }
+    const m = nextMember(c, cur, f.nodes[f.nodes.length - 1], ot.dtype);
+    if (typeof m === 'string') { stop = m; break; }
+    const { next, nt } = m;
     if (next.op === 'Reshape' && next.domain === '') {
       const rs = nt.shape;
       const last = rs?.[rs.length - 1];
@@ -240,13 +251,9 @@ function matchConv(c: Ctx, anchor: Node): GemmEpilogueFusion | string {
   let cur = out;
   let stop = '';
   for (;;) {
-    const why = internalReject(c, cur);
-    if (why) { stop = why; break; }
-    const next = c.consumers.get(cur)![0];
-    if (c.claimed.has(next)) { stop = `${next.label} is already fused`; break; }
-    if ((c.index.get(next) ?? -1) < (c.index.get(f.nodes[f.nodes.length - 1]) ?? 0)) { stop = `${next.label} comes before its operand`; break; }
-    const nt = tensorType(c.g, next.outputs[0] ?? '');
-    if (!nt || nt.dtype !== ot.dtype) { stop = `${next.label}'s output type differs`; break; }
+    const m = nextMember(c, cur, f.nodes[f.nodes.length - 1], ot.dtype);
+    if (typeof m === 'string') { stop = m; break; }
+    const { next } = m;
     if (isAdd(next) && !f.residual && f.act === 'none') {
       const other = next.inputs[next.inputs[0] === cur ? 1 : 0];
       if (!other || other === cur) { stop = `${next.label} adds the convolution to itself`; break; }
