@@ -43,7 +43,7 @@ function reshape(ctx: ShapeContext): (ValueType | undefined)[] {
   const allowZero = ctx.node.int('allowzero', 0) === 1;
   let minus = -1;
   const out: Dim[] = spec.map((s, i) => {
-    if (s === 0 && !allowZero) return inShape ? inShape[i] ?? ctx.fail(`shape has a 0 at ${i}, past the input rank`) : null;
+    if (s === 0 && !allowZero) return inShape ? (i < inShape.length ? inShape[i] : ctx.fail(`shape has a 0 at ${i}, past the input rank`)) : null;
     if (s === -1) { minus = i; return null; }
     if (typeof s === 'number' && s < -1) ctx.fail(`invalid shape element ${s}`);
     return s;

@@ -74,6 +74,15 @@ describe('symbolic shape inference on hand-built graphs', () => {
     expect(out?.kind === 'tensor' && out.shape).toEqual(['batch', 'past_seq+seq', 64]);
   });
 
+  it('Reshape with 0 copies an unknown (null) input dim instead of failing', () => {
+    const b = builder();
+    b.input('x', tt('float32', ['batch', null, 64]));
+    b.init('shape', i64([0, 0, 4, 16]));
+    b.add('Reshape', ['x', 'shape'], 'y');
+    b.output('y');
+    inferShapes(model(b.g));
+    expect(shapeOf(b.g, 'y')).toBe('float32[batch, ?, 4, 16]');
+  });
   it('keeps symbols through Reshape(x, Shape(y)) and Shape arithmetic', () => {
     const b = builder();
     b.input('x', tt('float32', ['batch', 'seq', 8]));

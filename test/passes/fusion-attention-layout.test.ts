@@ -96,3 +96,39 @@ describe('attention layout: 4-D Attention between head splits → 3-D form', () 
     expect(r.report.nearMisses.map((m) => m.reason).join('\n')).toMatch(/Q: the head split is not a Reshape of a 3-D value/);
   });
 });
+
+// TorchScript-style head splits: the target shape is Concat(Shape(t)[0], Shape(t)[1], -1, D) and the
+// sequence dim is lost by inference (a position table sliced to the sequence length and added)
+function tsModel(shapeSource: 'same' | 'before-broadcast'): Model {
+  const b = new GraphBuilder('attn_layout_ts', { opset: 23 });
+  const x = b.input('x', 'float32', ['batch', 'seq', 16]);
+  const table = b.input('pos', 'float32', [1, 8, 16]);
+  const seqLen = b.op('Unsqueeze', [b.op('Gather', [b.op('Shape', [x]), b.scalar(1, 'int64')]), b.ints([0])]);
+  const pos = b.op('Slice', [table, b.ints([0]), seqLen, b.ints([1])]);
+  const t = b.op('Add', [x, pos]);
+  const src = shapeSource === 'same' ? t : x;
+  const dim = (k: number) => b.op('Unsqueeze', [b.op('Gather', [b.op('Shape', [src]), b.scalar(k, 'int64')]), b.ints([0])]);
+  const split = (w: string, h: number) => {
+    const x3 = b.op('MatMul', [t, b.input(w, 'float32', [16, h * D])]);
+    const shape = b.op('Concat', [dim(0), dim(1), b.ints([-1]), b.ints([D])], { axis: 0 });
+    return b.op('Transpose', [b.op('Reshape', [x3, shape])], { perm: [0, 2, 1, 3] });
+  };
+  const y = b.op('Attention', [split('wq', HQ), split('wk', HKV), split('wv', HKV)]);
+  const merged = b.op('Transpose', [y], { perm: [0, 2, 1, 3] });
+  b.output(b.op('Reshape', [merged, b.op('Concat', [dim(0), dim(1), b.ints([-1])], { axis: 0 })]), 'y');
+  return b.build();
+}
+
+describe('attention layout: head splits proven structurally', () => {
+  it('the target shape copies dims 0 and 1 of the value the projections read: 3-D form, same outputs', () => {
+    const r = checkRewrite(tsModel('same'), [attentionLayoutFusion], { seed: 6, dims: { batch: 2, seq: 5 } });
+    expect(r.after.ops.Transpose).toBeUndefined();
+    expect(attentionOf(r.after.model).int('q_num_heads')).toBe(HQ);
+    expect(attentionOf(r.after.model).int('kv_num_heads')).toBe(HKV);
+  });
+  it('copied from a value a broadcast Add may change: left alone, near miss', () => {
+    const r = checkRewrite(tsModel('before-broadcast'), [attentionLayoutFusion], { seed: 7, dims: { batch: 2, seq: 5 } });
+    expect(attentionOf(r.after.model).has('q_num_heads')).toBe(false);
+    expect(r.report.nearMisses.map((m) => m.reason).join('\n')).toMatch(/not provably of the same batch and sequence/);
+  });
+});

@@ -20,7 +20,9 @@
  *
  * Conditions (else the graph is left alone, with a near miss once a head split was found): all of Q, K, V
  * are head splits (the spec gives them one rank); the split Reshape keeps the first two dims and splits the
- * last one exactly into a static head count H times D (symbolic shapes allowed); the split values (and the
+ * last one exactly into a static head count H times D (symbolic shapes allowed; or, where inference loses
+ * a dim, the target shape copies dims 0 and 1 from a value provably of the same batch and sequence —
+ * attention-lead.ts); the split values (and the
  * rotary outputs) are read only by this Attention; Y is read only by the merge Transpose.
  */
 import type { AttrValue, Dim, Graph, Node } from '../../ir/graph.js';
@@ -28,6 +30,7 @@ import type { Pass, PassContext, Rewriter } from '../api.js';
 import { Tensor } from '../../ir/tensor.js';
 import { mulDim } from '../../ir/symbolic.js';
 import { constInts, dimEq, dimsOf, intAttrs, prodOf, realUses } from './attention-util.js';
+import { concatPieces, sameLead, shapeDimOf } from './attention-lead.js';
 import { reshapeDims } from './attention-match.js';
 
 const RULE = 'attention-3d';
@@ -107,13 +110,37 @@ function headSplit3d(rw: Rewriter, v: string, at: Node): Side | string | undefin
   const x3 = rs.inputs[0];
   const di = dimsOf(rw, x3);
   const dout = reshapeDims(rw, rs);
-  if (!di || di.length !== 3 || !dout || dout.length !== 4) return 'the head split is not a Reshape of a 3-D value into 4-D (or its shapes are unknown)';
-  const H = dout[2];
-  if (typeof H !== 'number' || H <= 0) return 'the split Reshape has no static head count (its output shape is not known)';
-  if (!dimEq(dout[0], di[0]) || !dimEq(dout[1], di[1]) || !dimEq(mulDim(H, dout[3]), di[2])) {
-    return 'the Reshape does not split exactly the last dim into heads x head_size';
+  if (!di || di.length !== 3) return 'the head split is not a Reshape of a 3-D value into 4-D (or its shapes are unknown)';
+  const inferred = dout && dout.length === 4 && typeof dout[2] === 'number' && dout[2] > 0 &&
+    dimEq(dout[0], di[0]) && dimEq(dout[1], di[1]) && dimEq(mulDim(dout[2], dout[3]), di[2]) ? dout[2] : undefined;
+  const H = inferred ?? structuralHeads(rw, rs, x3, di);
+  if (typeof H === 'string') {
+    if (!dout || dout.length !== 4) return `the head split's output shape is unknown and ${H}`;
+    if (typeof dout[2] !== 'number' || dout[2] <= 0) return `the split Reshape has no static head count (its output shape is not known) and ${H}`;
+    return `the Reshape does not split exactly the last dim into heads x head_size (${H})`;
   }
   return { x3, heads: H, rotary: rot, split4: rs.outputs[0], shapes };
+}
+
+/**
+ * The head count of Reshape(x3 [B,S,X], Concat(Shape(t)[0], Shape(t)[1], H | -1, D)) when t's dims 0 and 1
+ * are provably x3's (attention-lead.ts) and X is static: then the output is [B, S, X/D, D] exactly.
+ * Otherwise why not (a string).
+ */
+function structuralHeads(rw: Rewriter, rs: Node, x3: string, di: Dim[]): number | string {
+  const pieces = concatPieces(rw, rs.inputs[1]);
+  if (!pieces || pieces.length !== 4) return 'its target shape is not a Concat of 4 dims';
+  const a = shapeDimOf(rw, pieces[0]);
+  const b = shapeDimOf(rw, pieces[1]);
+  if (!a || !b || a[1] !== 0 || b[1] !== 1) return 'its first two target dims are not dims 0 and 1 of a Shape';
+  if (!sameLead(rw, x3, a[0]) || !sameLead(rw, x3, b[0])) return 'the Shape it copies dims 0 and 1 from is not provably of the same batch and sequence';
+  const h = constInts(rw, pieces[2]);
+  const d = constInts(rw, pieces[3]);
+  const X = di[2];
+  if (!h || !d || h.length !== 1 || d.length !== 1 || d[0] <= 0 || typeof X !== 'number') return 'its head count or head size is not a constant (or the hidden size is not static)';
+  const H = h[0] === -1 ? X / d[0] : h[0];
+  if (!Number.isInteger(H) || H <= 0 || H * d[0] !== X) return `${X} does not split into heads of ${d[0]}`;
+  return H;
 }
 
 interface Plan {
