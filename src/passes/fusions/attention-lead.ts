@@ -7,8 +7,9 @@
  * from a value that has them through ops that keep dims 0 and 1 —
  *   MatMul with a 2-D right operand; LayerNormalization / Softmax over the last axis; elementwise unary ops;
  *   binary elementwise ops whose other operand is of rank ≤ 1 or has literal 1s in dims 0 and 1 (so it
- *   cannot broadcast them), or itself has them; Reshape whose target dims 0 and 1 are t's own
- *   (Gather(Shape(u), 0|1) with sameLead(u, t)); an Attention 3-D output (dims of Q).
+ *   cannot broadcast them), or itself has them; Reshape of a value that has them whose target dims 0 and 1
+ *   are t's own (Gather(Shape(u), 0|1) with sameLead(u, t)) or copied (0, allowzero 0); an Attention 3-D
+ *   output (dims of Q).
  * Anything else is not proven (the caller leaves the graph alone).
  */
 import type { Node } from '../../ir/graph.js';
@@ -73,6 +74,10 @@ function leadThrough(rw: Rewriter, p: Node, x: string, t: string, memo: Map<stri
     case 'Softmax':
       return dimsOf(rw, p.inputs[0])?.length === rank && p.outputs[0] === x && same(p.inputs[0]);
     case 'Reshape': {
+      // a 0 in the target copies the input's dim (allowzero 0), so the data input must have them too
+      if (!same(p.inputs[0])) return false;
+      const fixed = constInts(rw, p.inputs[1]);
+      if (fixed) return fixed.length === rank && p.int('allowzero', 0) === 0 && fixed[0] === 0 && fixed[1] === 0;
       const pieces = concatPieces(rw, p.inputs[1]);
       if (!pieces || pieces.length !== rank) return false;
       const a = shapeDimOf(rw, pieces[0]);
