@@ -21,7 +21,7 @@ import { cudaStatus } from '../runtime/cuda.js';
 import { Engine } from '../engine/engine.js';
 import { loadEngine } from '../engine/engine-file.js';
 import type { Precision } from '../engine/precision.js';
-import type { GemmLibraryMode, Implementation } from '../engine/executor.js';
+import type { GemmLibraryMode, Implementation } from '../engine/gemm-library.js';
 
 export interface RunCliOptions {
   inputs: string[]; // NAME=FILE

@@ -23,7 +23,8 @@ import { applyPrecision, type Precision } from './precision.js';
 import { gemmForTransposedWeights, padGemmWeights } from './weight-layout.js';
 import { KernelLibrary, archNumber, type Progress } from './kernels.js';
 import { cudaStatus, deviceArch } from '../runtime/cuda.js';
-import { DeviceExecutor, type GemmLibraryMode, type Implementation, type RunStats } from './executor.js';
+import { DeviceExecutor, type RunStats } from './executor.js';
+import type { GemmLibraryMode, Implementation } from './gemm-library.js';
 
 export interface EngineOptions {
   precision?: Precision;

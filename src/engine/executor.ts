@@ -22,31 +22,12 @@ import { ChimeraError, asChimeraError } from '../errors.js';
 import { deviceType } from '../codegen/dtypes.js';
 import type { KernelLibrary } from './kernels.js';
 import type { MemoryPlan } from './memory.js';
-import { MAX_PLANS, type PlanArg, type DeviceStep, type HostStep, type Plan, type PlanValue, type Step } from './plan.js';
+import { MAX_PLANS, type PlanArg, type PlannedLaunch, type DeviceStep, type HostStep, type Plan, type PlanValue, type Step } from './plan.js';
 import { runNodeOnHost } from './host-node.js';
 import { encodeTensorMap, TENSOR_MAP_BYTES } from '../runtime/tensormap.js';
-import { relL2 } from '../bench/compare.js';
-import { cublasLtStatus, ltMatmul, LT_DTYPE, LT_EPILOGUE } from '../runtime/cublaslt.js';
+import { chooseImplementations, LT_WORKSPACE_BYTES, type GemmLibraryMode, type Implementation } from './gemm-library.js';
+import { ltMatmul } from '../runtime/cublaslt.js';
 import type { NativeLtMatmul } from '../runtime/native.js';
-import type { LibraryGemm } from '../codegen/lowering.js';
-
-/** Which implementation serves GEMMs that have a library form: measured per node, never, or always. */
-export type GemmLibraryMode = 'auto' | 'off' | 'cublaslt';
-
-/** What serves one GEMM launch of a plan, and what was measured to decide it. */
-export interface Implementation {
-  step: string;
-  kernel: string;
-  chosen: 'kernel' | 'cublasLt';
-  kernelMs?: number;
-  libraryMs?: number;
-  /** why the library was not used, when it was a candidate */
-  note?: string;
-}
-
-/** cuBLASLt workspace per executor */
-const LT_WORKSPACE_BYTES = 32 * 2 ** 20;
-
 
 interface PreparedPlan {
   plan: Plan;
@@ -199,7 +180,12 @@ export class DeviceExecutor {
     if (!p.lt) {
       p.lt = deviceSteps.map((s) => s.launches.map(() => undefined));
       if (hostSteps === 0) {
-        p.implementations = this.chooseImplementations(deviceSteps, p.packed, p.lt, ptrOf);
+        p.implementations = chooseImplementations({
+          stream: this.stream, mode: this.gemmLibrary, ptrOf,
+          launch: (l, args) => this.launchOne(l, args),
+          sample: (ptr, bytes, dtype) => this.sample(ptr, bytes, dtype),
+          workspace: () => (this.ltWorkspace ??= DeviceBuffer.alloc(LT_WORKSPACE_BYTES)),
+        }, deviceSteps, p.packed, p.lt);
         // that run (and the re-run GEMMs) may have reused the feeds' slots: put the feeds back
         if (p.implementations.some((i) => i.kernelMs !== undefined)) uploadFeeds();
       }
@@ -328,127 +314,12 @@ export class DeviceExecutor {
         j += s.launches[j].library!.replaces - 1;
         continue;
       }
-      const l = s.launches[j];
-      this.kernels.get(l.kernel.name).launch({ grid: l.grid, block: l.block, sharedBytes: l.sharedBytes, stream: this.stream, args: packed[j] });
+      this.launchOne(s.launches[j], packed[j]);
     }
   }
 
-  /** The cuBLASLt call for a launch's library form, with its operands resolved to device addresses. */
-  private ltCall(s: DeviceStep, j: number, g: LibraryGemm, ptrOf: (n: string) => bigint): NativeLtMatmul {
-    const addr = (o: readonly [number, number] | undefined): bigint => {
-      if (!o) return 0n;
-      const a = s.launches[j + o[0]].args[o[1]];
-      if (a && 'tmap' in a) return ptrOf(a.tmap.buf) + BigInt(a.tmap.byteOffset);
-      if (!a || !('buf' in a)) throw new ChimeraError('E_INTERNAL', `library operand ${o.join(':')} of ${s.label} is not a buffer`);
-      return ptrOf(a.buf) + BigInt(a.byteOffset);
-    };
-    if (!this.ltWorkspace) this.ltWorkspace = DeviceBuffer.alloc(LT_WORKSPACE_BYTES);
-    const d = addr(g.c);
-    const epilogue = g.act === 'relu' ? (g.bias ? LT_EPILOGUE.reluBias : LT_EPILOGUE.relu)
-      : g.act === 'gelu_tanh' ? (g.bias ? LT_EPILOGUE.geluBias : LT_EPILOGUE.gelu)
-        : g.bias ? LT_EPILOGUE.bias : LT_EPILOGUE.default;
-    return {
-      dtype: LT_DTYPE[g.dtype], transA: g.transA, transB: g.transB, M: g.M, N: g.N, K: g.K, lda: g.lda, ldb: g.ldb, ldc: g.ldc,
-      batch: g.batch, strideA: g.strideA, strideB: g.strideB, strideC: g.strideC, alpha: g.alpha, beta: g.residual ? 1 : 0, epilogue,
-      a: addr(g.a), b: addr(g.b), c: g.residual ? addr(g.residual) : d, d, ...(g.bias ? { bias: addr(g.bias) } : {}),
-      workspace: this.ltWorkspace.ptr, workspaceBytes: LT_WORKSPACE_BYTES,
-    };
-  }
-
-  /**
-   * Decides, for every launch with a library form, whether cuBLASLt serves it. The plan runs once, step
-   * by step with the kernels; at each candidate (so its operands hold this run's data) the kernel and
-   * cuBLASLt are timed (CUDA events around batches of back-to-back calls, median of 5) and the library's result is compared
-   * with the kernel's on the first rows of the output (relative L2 ≤ 2e-2); the library is used where it
-   * is correct and faster.
-   */
-  private chooseImplementations(steps: DeviceStep[], packed: PackedArgs[][], lt: (NativeLtMatmul | undefined)[][], ptrOf: (n: string) => bigint): Implementation[] {
-    const out: Implementation[] = [];
-    const candidates = steps.flatMap((s, i) => s.launches.map((l, j) => (l.library ? [i, j] : undefined)).filter((x): x is number[] => !!x));
-    if (candidates.length === 0) return out;
-    const lib = cublasLtStatus();
-    if (this.gemmLibrary === 'off' || !lib.available) {
-      for (const [i, j] of candidates) out.push({ step: steps[i].label, kernel: steps[i].launches[j].kernel.name, chosen: 'kernel', note: this.gemmLibrary === 'off' ? 'library use is off' : `cuBLASLt unavailable: ${lib.reason}` });
-      return out;
-    }
-    const start = Event.create();
-    const end = Event.create();
-    // per call: a batch of back-to-back calls between two events (one call between events would measure
-    // the host's launch latency for small GEMMs, not the GEMM), sized to ~0.2 ms; median of 5 batches
-    const batch = (f: () => void, n: number): number => {
-      start.record(this.stream);
-      for (let k = 0; k < n; k++) f();
-      end.record(this.stream);
-      end.synchronize();
-      return Event.elapsedMs(start, end) / n;
-    };
-    const time = (f: () => void): number => {
-      f();
-      const probe = batch(f, 4);
-      const n = Math.max(1, Math.min(32, Math.round(0.2 / Math.max(probe, 1e-4))));
-      const t: number[] = [];
-      for (let r = 0; r < 5; r++) t.push(batch(f, n));
-      return t.sort((x, y) => x - y)[2];
-    };
-    const launch = (i: number, k: number) => {
-      const lk = steps[i].launches[k];
-      this.kernels.get(lk.kernel.name).launch({ grid: lk.grid, block: lk.block, sharedBytes: lk.sharedBytes, stream: this.stream, args: packed[i][k] });
-    };
-    try {
-      steps.forEach((s, i) => {
-        for (let j = 0; j < s.launches.length; j++) {
-          const l = s.launches[j];
-          const g = l.library;
-          if (!g) {
-            launch(i, j);
-            continue;
-          }
-          const j0 = j;
-          const kernelOnly = () => {
-            for (let k = j0; k < j0 + g.replaces; k++) launch(i, k);
-          };
-          j += g.replaces - 1;
-          const entry: Implementation = { step: s.label, kernel: l.kernel.name, chosen: 'kernel' };
-          out.push(entry);
-          let call: NativeLtMatmul;
-          try {
-            call = this.ltCall(s, j0, g, ptrOf);
-          } catch (e) {
-            entry.note = (e as Error).message;
-            kernelOnly();
-            continue;
-          }
-          entry.kernelMs = time(kernelOnly);
-          const sampleBytes = Math.min(g.M, 16) * g.ldc * 2;
-          const kernelOut = this.sample(call.d, sampleBytes, g.dtype);
-          try {
-            entry.libraryMs = time(() => ltMatmul(this.stream, call));
-          } catch (e) {
-            entry.note = `cuBLASLt refused: ${(e as Error).message}`;
-            this.stream.synchronize();
-            kernelOnly();
-            continue;
-          }
-          const err = relL2(this.sample(call.d, sampleBytes, g.dtype), kernelOut);
-          if (!(err <= 2e-2)) {
-            entry.note = `cuBLASLt result differs from the kernel's (rel L2 ${err.toExponential(2)})`;
-            kernelOnly();
-            continue;
-          }
-          if (this.gemmLibrary === 'cublaslt' || entry.libraryMs < entry.kernelMs) {
-            entry.chosen = 'cublasLt';
-            lt[i][j0] = call;
-          } else {
-            kernelOnly();
-          }
-        }
-      });
-      this.stream.synchronize();
-    } finally {
-      start.dispose();
-      end.dispose();
-    }
-    return out;
+  private launchOne(l: PlannedLaunch, args: PackedArgs | KernelArg[]): void {
+    this.kernels.get(l.kernel.name).launch({ grid: l.grid, block: l.block, sharedBytes: l.sharedBytes, stream: this.stream, args });
   }
 
   /** The first `bytes` of a device buffer region as floats (fp16/bf16 data). */
@@ -559,7 +430,7 @@ export class DeviceExecutor {
           const args = l.args.map((a) => this.kernelArg(a, ptrOf, tm));
           const maps = tm.upload(); // fills in the tensor-map pointers before the launch packs them
           if (maps) this.eagerBuffers.push(maps);
-          this.kernels.get(l.kernel.name).launch({ grid: l.grid, block: l.block, sharedBytes: l.sharedBytes, stream: this.stream, args });
+          this.launchOne(l, args);
           launches++;
         }
         return;

@@ -99,6 +99,10 @@ export function toRuntimeError(e: unknown): Error {
   }
   if (n.lib === 'nvrtc') return new NvrtcError(n.call ?? '?', n.status ?? -1, e.message);
   if (n.lib === 'usage') return new CudaUsageError(e.message);
+  if (n.lib === 'cublasLt') {
+    const status = n.status ?? -1;
+    return new CudaError(n.call ?? '?', status, `CUBLAS_STATUS_${status}`, 'cuBLASLt refused the call', e.message);
+  }
   return e;
 }
 

@@ -35,3 +35,14 @@ describe('runtime errors', () => {
     expect(() => guard(() => { throw nativeError({ lib: 'cuda', call: 'cuInit', status: 100, statusName: 'CUDA_ERROR_NO_DEVICE', statusString: 'no CUDA-capable device is detected' }, 'm'); })).toThrow(/cuInit failed: CUDA_ERROR_NO_DEVICE \(no CUDA-capable device is detected\)/);
   });
 });
+
+describe('cuBLASLt errors', () => {
+  it('become typed CudaErrors naming the call and the cuBLAS status', () => {
+    const e = Object.assign(new Error('cublasLtMatmul failed: cuBLAS status 15'), { lib: 'cublasLt', call: 'cublasLtMatmul', status: 15 });
+    const t = toRuntimeError(e);
+    expect(t).toBeInstanceOf(CudaError);
+    expect((t as CudaError).call).toBe('cublasLtMatmul');
+    expect((t as CudaError).statusName).toBe('CUBLAS_STATUS_15');
+    expect((t as CudaError).code).toBe('E_RUNTIME');
+  });
+});
